@@ -1,0 +1,34 @@
+# The README's commands. `make demo` runs a real experiment end to end; `make test` runs what CI runs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export RELCTL_HOME ?= $(CURDIR)/.relctl
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+PACKAGES := packages/core packages/translator packages/splitter packages/trainer packages/evaluator packages/cli
+
+.PHONY: install demo test lint bench clean
+
+# torch is pinned to 2.13.0 first: an open range would pull several GB of CUDA wheels.
+$(VENV)/.installed: $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/relctl models install multilingual-e5-small
+	$(BIN)/relctl run examples/demo/experiment.yaml
+
+test: install
+	$(BIN)/relctl models install multilingual-e5-small
+	$(BIN)/ruff check packages tests bench
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .relctl
