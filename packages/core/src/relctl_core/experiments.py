@@ -1,0 +1,104 @@
+"""Submitting an experiment: validate everything up front, then write its graph and enqueue its first stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete
+
+from relctl_core.db import Experiment, session_scope
+from relctl_core.errors import InputError
+from relctl_core.migrate import ensure_schema
+from relctl_core.pipeline import advance, write_experiment
+from relctl_core.settings import Settings, redact_url
+from relctl_core.stages import TASK_CODES, Plan, plan_experiment
+
+
+@dataclass
+class Prepared:
+    """A validated experiment, ready to be written: nothing here has touched the database."""
+
+    path: Path
+    text: str
+    name: str
+    spec: dict[str, Any]
+    plan: Plan
+
+
+def prepare(path: str | Path) -> Prepared:
+    """Load and validate the spec, every run of its sweep and every data row it names.
+
+    Bad input raises InputError here, before a single row is written.
+    """
+    from relctl_core.data import clean_examples, file_sha256, load_examples
+    from relctl_core.spec import expand_runs, load_spec, resolved_dict
+
+    loaded = load_spec(path)
+    runs = expand_runs(loaded)
+    data_files: dict[str, dict[str, Any]] = {}
+    checked: set[tuple[str, str, str]] = set()
+    for run in runs:
+        spec = run.spec
+        task = TASK_CODES[spec.task]
+        data = getattr(spec.data, spec.task)
+        for file, require_label in ((data.train, True), (data.test, False)):
+            if file is None:
+                continue
+            cleaning = spec.cleaning.model_dump()
+            key = (str(file), task, repr(sorted(cleaning.items())))
+            if key not in checked:
+                checked.add(key)
+                examples = load_examples(file, task, require_label=require_label)
+                clean_examples(examples, source=str(file), **cleaning)
+            data_files[str(file)] = {"path": str(file), "sha256": file_sha256(file)}
+        if spec.translation.path is not None:
+            data_files[str(spec.translation.path)] = {"path": str(spec.translation.path), "sha256": file_sha256(spec.translation.path)}
+    return Prepared(loaded.path, loaded.text, loaded.spec.name, resolved_dict(loaded.spec), plan_experiment(runs, data_files))
+
+
+def check_services(settings: Settings) -> None:
+    """Fail fast, as bad input, when the run database or the broker cannot be reached."""
+    from relctl_core.celery_app import get_app
+
+    try:
+        ensure_schema(settings.database_url)
+    except InputError:
+        raise
+    except Exception as exc:
+        if type(exc).__module__.startswith("sqlalchemy"):
+            raise InputError(f"cannot use the run database {redact_url(settings.database_url)}: {_first_line(exc)}", path="RELCTL_DATABASE_URL") from None
+        raise
+    if settings.embedded_broker:
+        return
+    try:
+        with get_app().connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=5)
+    except Exception as exc:
+        raise InputError(f"cannot reach the broker {redact_url(settings.broker_url)}: {_first_line(exc)}", path="RELCTL_BROKER_URL") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def submit(settings: Settings, path: str | Path, *, prepared: Prepared | None = None) -> int:
+    """Validate, write the experiment (runs, stages) and enqueue its first stages. Returns its id.
+
+    If the broker refuses the first messages, the experiment's rows are removed again: a failed
+    submit leaves nothing half-written behind.
+    """
+    prepared = prepared or prepare(path)
+    check_services(settings)
+    with session_scope(settings.database_url) as session:
+        experiment_id = write_experiment(
+            session, name=prepared.name, spec_path=str(prepared.path), spec_text=prepared.text, spec=prepared.spec, plan=prepared.plan
+        )
+    try:
+        advance(settings, experiment_id)
+    except Exception as exc:
+        with session_scope(settings.database_url) as session:
+            session.execute(delete(Experiment).where(Experiment.id == experiment_id))
+        raise InputError(f"cannot enqueue on the broker {redact_url(settings.broker_url)}: {_first_line(exc)}", path="RELCTL_BROKER_URL") from None
+    return experiment_id

@@ -1,0 +1,16 @@
+"""Celery task names and queue names: the only contract between relctl's services."""
+
+INGEST = "relctl.core.ingest"
+TRANSLATE = "relctl.translator.translate"
+SPLIT = "relctl.splitter.split"
+TRAIN = "relctl.trainer.train"
+BASELINE = "relctl.evaluator.baseline"
+EVALUATE = "relctl.evaluator.evaluate"
+
+CPU_QUEUE = "cpu"
+TRANSLATE_QUEUE = "translate"
+
+
+def train_queue(gpu: str) -> str:
+    """Training jobs are routed by GPU type: train.a100, train.h100, ... and train.cpu without a GPU."""
+    return f"train.{gpu.lower()}"

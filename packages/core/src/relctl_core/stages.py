@@ -1,0 +1,170 @@
+"""The stage graph: which stages an experiment needs, what each depends on, and on which queue it runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from relctl_core import names
+
+INGEST, TRANSLATE, SPLIT, TRAIN, BASELINE, EVALUATE = "ingest", "translate", "split", "train", "baseline", "evaluate"
+BASELINES = ("all-relevant", "lexical")
+TASK_CODES = {"qc": "QC", "qi": "QI"}
+
+
+def stable_hash(value: Any) -> str:
+    """sha256 of a canonical JSON rendering: the basis of stage identity and cache keys."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+@dataclass
+class PlannedStage:
+    kind: str
+    label: str
+    config: dict[str, Any]
+    depends_on: list[str]
+    run: int | None = None  # index into Plan.runs of the run it belongs to (train, baseline, evaluate)
+    gpu: str = "cpu"
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{stable_hash([self.config, self.depends_on])[:16]}"
+
+    @property
+    def task_name(self) -> str:
+        return {
+            INGEST: names.INGEST,
+            TRANSLATE: names.TRANSLATE,
+            SPLIT: names.SPLIT,
+            TRAIN: names.TRAIN,
+            BASELINE: names.BASELINE,
+            EVALUATE: names.EVALUATE,
+        }[self.kind]
+
+
+@dataclass
+class PlannedRun:
+    name: str
+    kind: str  # "model" or "baseline"
+    task: str
+    config: dict[str, Any]
+
+
+@dataclass
+class Plan:
+    runs: list[PlannedRun] = field(default_factory=list)
+    stages: dict[str, PlannedStage] = field(default_factory=dict)
+
+    def add(self, stage: PlannedStage) -> str:
+        # Stages with the same config and inputs are one stage: runs of a sweep share ingest and split.
+        self.stages.setdefault(stage.key, stage)
+        return stage.key
+
+
+def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]]) -> Plan:
+    """Build the stage graph for the runs of an experiment.
+
+    `run_specs` are relctl_core.spec.RunSpec; `data_files` maps a data file's path to its
+    {"path", "sha256"} so that a stage's identity follows the content of its inputs.
+    """
+    plan = Plan()
+    baseline_keys: set[tuple[str, str, str]] = set()
+    for run_spec in run_specs:
+        spec = run_spec.spec
+        task = TASK_CODES[spec.task]
+        data = getattr(spec.data, spec.task)
+        ingest = plan.add(
+            PlannedStage(
+                INGEST,
+                f"ingest {task}",
+                {
+                    "task": task,
+                    "train": data_files[str(data.train)],
+                    "test": data_files[str(data.test)] if data.test else None,
+                    "cleaning": spec.cleaning.model_dump(mode="json"),
+                    "max_rows": data.max_rows,
+                    "sample_seed": spec.split.seed,
+                },
+                [],
+            )
+        )
+        inputs = [ingest]
+        translation = spec.translation
+        if translation.enabled:
+            inputs.append(
+                plan.add(
+                    PlannedStage(
+                        TRANSLATE,
+                        f"translate {task} ({translation.backend})",
+                        {
+                            "task": task,
+                            "backend": translation.backend,
+                            "model": translation.model,
+                            "file": data_files[str(translation.path)] if translation.path else None,
+                        },
+                        [ingest],
+                    )
+                )
+            )
+        split_cfg = spec.split.model_dump(mode="json")
+        folds = list(range(spec.split.folds)) if spec.split.train_folds == "all" else list(spec.split.train_folds)
+        split = plan.add(
+            PlannedStage(
+                SPLIT,
+                f"split {task} ({spec.split.strategy}, {spec.split.folds} folds)",
+                {"task": task, **{k: split_cfg[k] for k in ("strategy", "folds", "category_depth", "seed")}},
+                [ingest],
+            )
+        )
+        inputs.append(split)
+        run_config = {
+            "task": task,
+            "mode": translation.mode,
+            "model": spec.model.model_dump(mode="json"),
+            "train": spec.train.model_dump(mode="json"),
+            "resources": spec.resources.model_dump(mode="json"),
+        }
+        run_index = len(plan.runs)
+        plan.runs.append(PlannedRun(run_spec.name, "model", task, {"overrides": run_spec.overrides, **run_config}))
+        trains = [
+            plan.add(
+                PlannedStage(
+                    TRAIN,
+                    f"train {run_spec.name} fold {fold}",
+                    {**run_config, "fold": fold},
+                    list(inputs),
+                    run=run_index,
+                    gpu=spec.resources.gpu,
+                )
+            )
+            for fold in folds
+        ]
+        plan.add(PlannedStage(EVALUATE, f"evaluate {run_spec.name}", {"task": task, "folds": folds}, trains, run=run_index))
+
+        if spec.baselines and (task, ingest, split) not in baseline_keys:
+            baseline_keys.add((task, ingest, split))
+            # Several splits of one task (a sweep over split settings) each get their own baselines.
+            same_task = sum(1 for key in baseline_keys if key[0] == task)
+            suffix = "" if same_task == 1 else f" #{same_task}"
+            for baseline in BASELINES:
+                run_name = f"baseline:{baseline}{suffix}"
+                run_index = len(plan.runs)
+                plan.runs.append(PlannedRun(run_name, "baseline", task, {"baseline": baseline, "task": task}))
+                fold_stages = [
+                    plan.add(
+                        PlannedStage(
+                            BASELINE,
+                            f"baseline {baseline} {task} fold {fold}",
+                            {"task": task, "baseline": baseline, "fold": fold, "seed": spec.split.seed},
+                            [ingest, split],
+                            run=run_index,
+                        )
+                    )
+                    for fold in folds
+                ]
+                plan.add(
+                    PlannedStage(EVALUATE, f"evaluate {run_name}", {"task": task, "folds": folds}, fold_stages, run=run_index)
+                )
+    return plan

@@ -1,0 +1,71 @@
+"""Celery workers: the long-running `relctl worker`, and the in-process one that `relctl run` starts."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from celery.worker import WorkController
+
+from relctl_core.celery_app import get_app
+
+
+class _EmbeddedWorkController(WorkController):
+    """A worker that says when it is consuming, so `relctl run` can wait for it before submitting."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.consuming = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def on_consumer_ready(self, consumer: Any) -> None:
+        self.consuming.set()
+
+
+@contextmanager
+def embedded_worker(queues: Sequence[str], concurrency: int = 2) -> Iterator[WorkController]:
+    """A worker thread for `queues` inside this process (thread pool), stopped on exit."""
+    app = get_app()
+    app.loader.import_default_modules()
+    worker = _EmbeddedWorkController(
+        app=app,
+        hostname=f"relctl-run-{os.getpid()}@{socket.gethostname()}",
+        pool_cls="threads",
+        concurrency=concurrency,
+        queues=list(queues),
+        loglevel="WARNING",
+        without_heartbeat=True,
+        without_mingle=True,
+        without_gossip=True,
+    )
+    thread = threading.Thread(target=worker.start, name="relctl-worker", daemon=True)
+    thread.start()
+    worker.consuming.wait(timeout=60)
+    try:
+        yield worker
+    finally:
+        worker.stop(in_sighandler=False)
+        thread.join(timeout=30)
+
+
+def run_worker(queues: Sequence[str], *, concurrency: int, gpus: str | None, pool: str, loglevel: str) -> None:
+    """Run a worker in the foreground until it is stopped (Ctrl-C / SIGTERM finish or hand back the job)."""
+    if gpus:
+        # Training children inherit this as CUDA_VISIBLE_DEVICES; the worker itself never touches CUDA.
+        os.environ["RELCTL_WORKER_GPUS"] = gpus
+    app = get_app()
+    worker = app.Worker(
+        queues=list(queues),
+        concurrency=concurrency,
+        pool=pool,
+        loglevel=loglevel,
+        hostname=f"relctl-{'-'.join(queues)}@{socket.gethostname()}",
+        without_mingle=True,
+        without_gossip=True,
+    )
+    worker.start()
+    if worker.exitcode:
+        raise SystemExit(worker.exitcode)

@@ -1,0 +1,91 @@
+"""The evaluator's stages: baselines fitted per fold, and a run's scoring across its folds."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+from celery import shared_task
+from relctl_core import names
+from relctl_core.folds import load_fold, read_predictions, write_prediction_rows, write_predictions
+from relctl_core.pipeline import StageContext, execute_stage
+from relctl_core.stages import stable_hash
+
+from relctl_evaluator import __version__
+from relctl_evaluator.lexical import LexicalBaseline, all_relevant_proba
+from relctl_evaluator.metrics import score_out_of_fold
+
+
+def fit_baseline(ctx: StageContext) -> dict[str, Any]:
+    cfg = ctx.config
+    data = load_fold(ctx, cfg["fold"])
+    if cfg["baseline"] == "lexical":
+        model = LexicalBaseline(seed=cfg.get("seed", 0)).fit(
+            [e.query for e in data.train], [e.target for e in data.train], [int(e.label or 0) for e in data.train]
+        )
+        val_probs = model.predict_proba([e.query for e in data.val], [e.target for e in data.val])
+        test_probs = model.predict_proba([e.query for e in data.test], [e.target for e in data.test]) if data.test else []
+    elif cfg["baseline"] == "all-relevant":
+        val_probs, test_probs = all_relevant_proba(len(data.val)), all_relevant_proba(len(data.test))
+    else:
+        raise ValueError(f"unknown baseline {cfg['baseline']!r}")
+    return _fold_output(ctx, data.val, val_probs, data.test, test_probs)
+
+
+def _fold_output(ctx: StageContext, val: list[Any], val_probs: Any, test: list[Any], test_probs: Any) -> dict[str, Any]:
+    oof_file = ctx.work_dir / "oof.jsonl"
+    write_predictions(oof_file, val, val_probs, with_label=True)
+    artifacts = {"oof": ctx.relative(oof_file)}
+    if test:
+        test_file = ctx.work_dir / "test.jsonl"
+        write_predictions(test_file, test, test_probs, with_label=False)
+        artifacts["test"] = ctx.relative(test_file)
+    digest = hashlib.sha256(b"".join(ctx.path(p).read_bytes() for p in artifacts.values())).hexdigest()
+    return {"hash": digest, "artifacts": artifacts, "fold": ctx.config["fold"]}
+
+
+def evaluate_run(ctx: StageContext) -> dict[str, Any]:
+    """Score a run's out-of-fold predictions and average its fold models' test predictions."""
+    fold_outputs = sorted(ctx.inputs("train") + ctx.inputs("baseline"), key=lambda o: o["fold"])
+    labels, probs, folds, languages = [], [], [], []
+    test_probs: dict[str, list[float]] = defaultdict(list)
+    test_language: dict[str, str] = {}
+    for output in fold_outputs:
+        for row in read_predictions(ctx.path(output["artifacts"]["oof"])):
+            labels.append(int(row["label"]))
+            probs.append(float(row["prob"]))
+            folds.append(int(output["fold"]))
+            languages.append(row["language"])
+        if "test" in output["artifacts"]:
+            for row in read_predictions(ctx.path(output["artifacts"]["test"])):
+                test_probs[row["id"]].append(float(row["prob"]))
+                test_language[row["id"]] = row["language"]
+    records = [asdict(r) for r in score_out_of_fold(labels=labels, probs=probs, folds=folds, languages=languages)]
+    artifacts = {}
+    if test_probs:
+        ensemble_file = ctx.work_dir / "test_predictions.jsonl"
+        write_prediction_rows(
+            ensemble_file,
+            ({"id": i, "language": test_language[i], "prob": float(np.mean(p))} for i, p in test_probs.items()),
+        )
+        artifacts["test_predictions"] = ctx.relative(ensemble_file)
+    overall = {r["name"]: r["value"] for r in records if r["fold"] is None and r["language"] is None}
+    ctx.log(
+        "CV over folds {}: F1@0.5 {:.4f}, F1@oof {:.4f}, ROC-AUC {:.4f}".format(
+            sorted(set(folds)), overall.get("f1@0.5", float("nan")), overall.get("f1@oof", float("nan")), overall.get("roc_auc", float("nan"))
+        )
+    )
+    return {"hash": stable_hash(records), "artifacts": artifacts, "metrics": records, "rows": len(labels)}
+
+
+@shared_task(name=names.BASELINE, bind=True)
+def baseline(self: Any, stage_id: int, gpu: str = "cpu") -> str:
+    return execute_stage(stage_id, fit_baseline, version=__version__, task_id=self.request.id)
+
+
+@shared_task(name=names.EVALUATE, bind=True)
+def evaluate(self: Any, stage_id: int, gpu: str = "cpu") -> str:
+    return execute_stage(stage_id, evaluate_run, version=__version__, task_id=self.request.id)

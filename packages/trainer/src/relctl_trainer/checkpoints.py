@@ -1,0 +1,144 @@
+"""Epoch checkpoints of a training run: written atomically, only the latest kept, and resumed from."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from relctl_core.errors import InputError
+from torch import nn
+
+STATE_FILE = "state.json"
+TRAINABLE_FILE = "trainable.safetensors"
+OPTIMIZER_FILE = "optimizer.pt"
+SCHEDULER_FILE = "scheduler.pt"
+RNG_FILE = "rng.pt"
+EPOCH_PREFIX = "epoch-"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a run got: the last complete epoch and the optimizer steps taken so far."""
+
+    epoch: int
+    global_step: int
+
+
+def save_checkpoint(
+    root: Path,
+    progress: Progress,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    run_key: dict[str, Any],
+) -> Path:
+    """Write ``root/epoch-N`` through a temporary folder and a rename, then drop older checkpoints.
+
+    A process killed at any moment leaves either the previous checkpoint or the new one complete.
+    """
+    from safetensors.torch import save_file
+
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".{EPOCH_PREFIX}{progress.epoch}.tmp"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    trainable = {
+        name: parameter.detach().cpu().contiguous()
+        for name, parameter in model.named_parameters()
+        if parameter.requires_grad
+    }
+    save_file(trainable, str(staging / TRAINABLE_FILE))
+    torch.save(optimizer.state_dict(), staging / OPTIMIZER_FILE)
+    torch.save(scheduler.state_dict(), staging / SCHEDULER_FILE)
+    torch.save(_rng_state(), staging / RNG_FILE)
+    state = {"epoch": progress.epoch, "global_step": progress.global_step, "run_key": run_key}
+    (staging / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    final = root / f"{EPOCH_PREFIX}{progress.epoch}"
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(staging, final)
+    for entry in root.iterdir():
+        if entry == final:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    return final
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    """The newest complete checkpoint folder under root, if any (staging folders are ignored)."""
+    complete = [
+        entry
+        for entry in root.glob(f"{EPOCH_PREFIX}*")
+        if entry.name[len(EPOCH_PREFIX) :].isdigit() and (entry / STATE_FILE).is_file()
+    ]
+    return max(complete, key=lambda entry: int(entry.name[len(EPOCH_PREFIX) :]), default=None)
+
+
+def restore_checkpoint(
+    root: Path,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    run_key: dict[str, Any],
+) -> Progress | None:
+    """Load the latest checkpoint into model, optimizer, scheduler and the RNGs; None when there is none.
+
+    A checkpoint written by a different job (other data or hyperparameters) is an InputError rather than
+    something to resume from or to overwrite silently.
+    """
+    from safetensors.torch import load_file
+
+    latest = latest_checkpoint(root)
+    if latest is None:
+        return None
+    state = json.loads((latest / STATE_FILE).read_text(encoding="utf-8"))
+    saved_key = state["run_key"]
+    if saved_key != run_key:
+        changed = sorted(name for name in saved_key.keys() | run_key.keys() if saved_key.get(name) != run_key.get(name))
+        raise InputError(
+            f"checkpoint was written by a different job (changed: {', '.join(changed)}); "
+            "remove it or use another output_dir",
+            file=latest / STATE_FILE,
+        )
+    trainable = load_file(str(latest / TRAINABLE_FILE))
+    expected = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+    if set(trainable) != expected:
+        raise InputError("checkpoint does not match the model's trainable parameters", file=latest)
+    model.load_state_dict(trainable, strict=False)
+    optimizer.load_state_dict(torch.load(latest / OPTIMIZER_FILE, map_location="cpu", weights_only=True))
+    scheduler.load_state_dict(torch.load(latest / SCHEDULER_FILE, weights_only=True))
+    _set_rng_state(torch.load(latest / RNG_FILE, weights_only=True))
+    return Progress(epoch=state["epoch"], global_step=state["global_step"])
+
+
+def _rng_state() -> dict[str, Any]:
+    name, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": (name, keys.tolist(), position, has_gauss, cached_gaussian),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    name, keys, position, has_gauss, cached_gaussian = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), position, has_gauss, cached_gaussian))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,66 @@
+"""Process entry point of one training job: ``python -m relctl_trainer.child JOB_JSON_PATH``.
+
+Prints every progress event as one JSON line on stdout, then ``{"event": "done", "result": ...}``, or
+``{"event": "error", ...}`` with exit status 1 (the traceback goes to stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import traceback
+from typing import Any, TextIO
+
+# Progress bars of weight loading would only clutter the job's stderr log.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+from relctl_trainer.job import load_job  # noqa: E402
+from relctl_trainer.training import train  # noqa: E402
+
+USAGE = "JOB_JSON_PATH"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    events = _claim_stdout()
+
+    def emit(event: dict[str, Any]) -> None:
+        events.write(json.dumps(_finite(event), allow_nan=False) + "\n")
+        events.flush()
+
+    if len(args) != 1:
+        emit({"event": "error", "message": f"usage: python -m relctl_trainer.child {USAGE}", "type": "UsageError"})
+        return 1
+    try:
+        result = train(load_job(args[0]), emit)
+    except Exception as exc:
+        traceback.print_exc()
+        emit({"event": "error", "message": str(exc), "type": type(exc).__name__})
+        return 1
+    emit({"event": "done", "result": result})
+    return 0
+
+
+def _claim_stdout() -> TextIO:
+    """Keep file descriptor 1 for events only; anything else printed there (by any library) goes to stderr."""
+    sys.stdout.flush()
+    events = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    return events
+
+
+def _finite(value: Any) -> Any:
+    """A diverged run's NaN or infinite numbers become null, which every JSON parser accepts."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""The relevance classifier: a Hugging Face backbone with LoRA adapters, a pooling step and a linear head."""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from relctl_core.errors import InputError
+from torch import nn
+
+from relctl_trainer.inputs import EncodedPairs, pad_batch, scoring_batches
+
+CARD_FILE = "relevance_model.json"
+HEAD_FILE = "head.safetensors"
+CARD_FORMAT = 1
+# One logit per pair, trained with binary cross-entropy.
+HEAD_OUTPUTS = 1
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """How to rebuild a trained classifier; written as JSON next to its adapter and head."""
+
+    base_model_path: str
+    architecture: str  # "encoder" or "decoder"
+    pooling: str  # "cls", "mean" or "last"
+    hidden_size: int
+    head_outputs: int
+    max_length: int
+    target_modules: list[str]
+    train_embeddings: bool
+    format: int = CARD_FORMAT
+
+
+def describe_backbone(
+    model_path: str, *, pooling: str, target_modules: list[str] | None, train_embeddings: bool, max_length: int
+) -> ModelCard:
+    """Resolve the job's "auto" choices (pooling, LoRA targets) against the backbone's config."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    local = Path(model_path)
+    base_model_path = str(local.resolve()) if local.is_dir() else model_path
+    try:
+        config = AutoConfig.from_pretrained(base_model_path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot load the backbone config: {exc}", path="model_path") from None
+    # Masked-LM model types (BERT, XLM-R, DeBERTa, ModernBERT, ...) are bidirectional encoders;
+    # everything else here is a causal decoder whose last real token sees the whole pair.
+    architecture = "encoder" if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES else "decoder"
+    if pooling == "auto":
+        pooling = "mean" if architecture == "encoder" else "last"
+    return ModelCard(
+        base_model_path=base_model_path,
+        architecture=architecture,
+        pooling=pooling,
+        hidden_size=config.hidden_size,
+        head_outputs=HEAD_OUTPUTS,
+        max_length=max_length,
+        target_modules=list(target_modules) if target_modules else default_target_modules(config.model_type),
+        train_embeddings=train_embeddings,
+    )
+
+
+def default_target_modules(model_type: str) -> list[str]:
+    """The attention projections that get LoRA adapters when the job names none (peft's table)."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+
+    modules = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model_type)
+    if not modules:
+        raise InputError(f"no default LoRA target modules for model type {model_type!r}", path="target_modules")
+    return list(modules)
+
+
+def pool_tokens(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One vector per sequence; works with left or right padding."""
+    if pooling == "cls":
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), attention_mask.argmax(dim=1)]
+    if pooling == "mean":
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+    if pooling == "last":
+        positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+        last = (attention_mask * positions).argmax(dim=1)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    raise ValueError(f"unknown pooling {pooling!r}")
+
+
+class RelevanceModel(nn.Module):
+    """Backbone -> pooling -> dropout -> Linear(hidden, 1): one relevance logit per (query, target) pair."""
+
+    def __init__(self, backbone: nn.Module, card: ModelCard, *, dropout: float) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pooling = card.pooling
+        # A decoder would otherwise build a key/value cache on every training step.
+        self.backbone_options = {"use_cache": False} if card.architecture == "decoder" else {}
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(card.hidden_size, card.head_outputs)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, **self.backbone_options}
+        if token_type_ids is not None:
+            inputs["token_type_ids"] = token_type_ids
+        hidden = self.backbone(**inputs).last_hidden_state
+        pooled = pool_tokens(hidden, attention_mask, self.pooling)
+        return self.head(self.dropout(pooled)).squeeze(-1)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the model runs and whether its forward pass uses bf16 autocast."""
+
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+
+    @property
+    def precision(self) -> str:
+        return "bf16" if self.autocast_dtype is not None else "fp32"
+
+    @property
+    def weights_dtype(self) -> torch.dtype:
+        # Frozen base weights may as well be stored in the autocast dtype; trained ones stay fp32.
+        return self.autocast_dtype or torch.float32
+
+    def autocast(self) -> AbstractContextManager[Any]:
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
+
+    def tensors(self, arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        return {name: torch.from_numpy(array).to(self.device) for name, array in arrays.items()}
+
+
+def choose_placement(precision: str) -> Placement:
+    """CUDA with bf16 autocast when present and allowed, CPU fp32 otherwise."""
+    if not torch.cuda.is_available():
+        if precision == "bf16":
+            raise InputError("bf16 needs a CUDA GPU; none is available", path="precision")
+        return Placement(torch.device("cpu"), None)
+    bf16 = precision != "fp32" and torch.cuda.is_bf16_supported()
+    if precision == "bf16" and not bf16:
+        raise InputError("this GPU does not support bf16", path="precision")
+    return Placement(torch.device("cuda"), torch.bfloat16 if bf16 else None)
+
+
+def load_tokenizer(model_path: str) -> Any:
+    """The backbone's tokenizer, with a pad token (decoders often ship without one)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot load the tokenizer: {exc}", path="model_path") from None
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise InputError("the tokenizer has neither a pad nor an end-of-sequence token", path="model_path")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _load_base(model_path: str, dtype: torch.dtype, *, file: Path | None = None, field: str) -> nn.Module:
+    from transformers import AutoModel
+
+    try:
+        return AutoModel.from_pretrained(model_path, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot load the backbone: {exc}", file=file, path=field) from None
+
+
+def _input_embedding_name(model: nn.Module) -> str:
+    embedding = model.get_input_embeddings()
+    return next(name for name, module in model.named_modules() if module is embedding)
+
+
+def build_relevance_model(
+    card: ModelCard, *, lora_r: int, lora_alpha: int, lora_dropout: float, placement: Placement
+) -> RelevanceModel:
+    """A fresh classifier: the frozen backbone with new LoRA adapters and a new head (uses torch's RNG)."""
+    from peft import LoraConfig, get_peft_model
+
+    base = _load_base(card.base_model_path, placement.weights_dtype, field="model_path")
+    lora = LoraConfig(
+        r=lora_r,
+        lora_alpha=lora_alpha,
+        lora_dropout=lora_dropout,
+        target_modules=card.target_modules,
+        modules_to_save=[_input_embedding_name(base)] if card.train_embeddings else None,
+    )
+    try:
+        backbone = get_peft_model(base, lora)
+    except ValueError as exc:
+        raise InputError(str(exc), path="target_modules") from None
+    dropout = getattr(base.config, "hidden_dropout_prob", 0.1)
+    model = RelevanceModel(backbone, card, dropout=dropout)
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            parameter.data = parameter.data.float()
+    return model.to(placement.device)
+
+
+def save_relevance_model(model: RelevanceModel, card: ModelCard, directory: Path) -> None:
+    """Write the adapter (peft format), the head and the card that says how to rebuild the model."""
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    model.backbone.save_pretrained(str(directory))
+    head = {name: tensor.detach().float().cpu().contiguous() for name, tensor in model.head.state_dict().items()}
+    save_file(head, str(directory / HEAD_FILE))
+    (directory / CARD_FILE).write_text(json.dumps(asdict(card), indent=2) + "\n", encoding="utf-8")
+
+
+def read_card(directory: Path) -> ModelCard:
+    """The card of a trained model folder; a missing or foreign one is an InputError."""
+    path = directory / CARD_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("not a trained model folder (no model card)", file=path) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", file=path, line=exc.lineno) from None
+    if data.get("format") != CARD_FORMAT or data.get("head_outputs") != HEAD_OUTPUTS:
+        raise InputError(f"unsupported model card (format {data.get('format')})", file=path)
+    return ModelCard(**data)
+
+
+def load_relevance_model(directory: Path, placement: Placement) -> tuple[RelevanceModel, ModelCard]:
+    """A trained classifier in eval mode, rebuilt from its card, adapter and head."""
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    card = read_card(directory)
+    base = _load_base(
+        card.base_model_path, placement.weights_dtype, file=directory / CARD_FILE, field="base_model_path"
+    )
+    backbone = PeftModel.from_pretrained(base, str(directory))
+    model = RelevanceModel(backbone, card, dropout=0.0)
+    model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
+    return model.to(placement.device).eval(), card
+
+
+def score_pairs(model: RelevanceModel, pairs: EncodedPairs, placement: Placement, *, batch_size: int) -> np.ndarray:
+    """The logit of every pair, in input order: eval mode, no autograd, batches sorted by length."""
+    was_training = model.training
+    model.eval()
+    logits = np.empty(len(pairs), dtype=np.float64)
+    with torch.inference_mode(), placement.autocast():
+        for batch in scoring_batches(pairs.lengths, batch_size):
+            logits[batch] = model(**placement.tensors(pad_batch(pairs, batch))).float().cpu().numpy()
+    model.train(was_training)
+    return logits

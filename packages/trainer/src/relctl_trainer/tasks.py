@@ -1,0 +1,196 @@
+"""The train stage: one fold of one run, trained in a child process in its own process session.
+
+The child never shares the worker's process: CUDA must not be initialised in a forked worker, and
+cancelling must kill the training's whole process group (several ranks under DeepSpeed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from celery import shared_task
+from relctl_core import names
+from relctl_core.db import Stage, session_scope
+from relctl_core.errors import RelctlError
+from relctl_core.folds import FoldData, load_fold
+from relctl_core.modelstore import resolve_backbone
+from relctl_core.pipeline import StageContext, execute_stage, write_json
+from sqlalchemy import update
+
+from relctl_trainer import __version__
+from relctl_trainer.inputs import build_query_text
+from relctl_trainer.job import TrainJob
+
+LOG_EVERY_SECONDS = 10.0
+KILL_GRACE_SECONDS = 10.0
+
+
+class TrainingCancelled(RelctlError):
+    pass
+
+
+def write_rows(path: Path, data: FoldData, examples: list[Any], mode: str, *, with_label: bool) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for e in examples:
+            row = {
+                "id": e.id,
+                "language": e.language,
+                "query_text": build_query_text(e.query, data.english_of(e.query), mode),
+                "target_text": e.target,
+            }
+            if with_label:
+                row["label"] = e.label
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def build_job(ctx: StageContext, data: FoldData) -> TrainJob:
+    cfg = ctx.config
+    inputs = ctx.work_dir / "inputs"
+    inputs.mkdir(exist_ok=True)
+    write_rows(inputs / "train.jsonl", data, data.train, cfg["mode"], with_label=True)
+    write_rows(inputs / "val.jsonl", data, data.val, cfg["mode"], with_label=True)
+    if data.test:
+        write_rows(inputs / "test.jsonl", data, data.test, cfg["mode"], with_label=False)
+    model, train = cfg["model"], cfg["train"]
+    lora = model["lora"]
+    return TrainJob(
+        model_path=resolve_backbone(ctx.settings, model["backbone"]),
+        pooling=model["pooling"],
+        lora_r=lora["r"],
+        lora_alpha=lora["alpha"],
+        lora_dropout=lora["dropout"],
+        target_modules=lora.get("target_modules"),
+        train_embeddings=model.get("train_embeddings", False),
+        epochs=train["epochs"],
+        lr=train["lr"],
+        batch_size=train["batch_size"],
+        grad_accum=train["grad_accum"],
+        scheduler=train["scheduler"],
+        warmup_ratio=train["warmup_ratio"],
+        weight_decay=train["weight_decay"],
+        max_length=train["max_length"],
+        precision=train["precision"],
+        seed=train["seed"],
+        max_steps=train.get("max_steps"),
+        train_file=str(inputs / "train.jsonl"),
+        val_file=str(inputs / "val.jsonl"),
+        test_file=str(inputs / "test.jsonl") if data.test else None,
+        output_dir=str(ctx.work_dir / "out"),
+    )
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    gpus = env.get("RELCTL_WORKER_GPUS")
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = gpus
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def train_fold(ctx: StageContext) -> dict[str, Any]:
+    data = load_fold(ctx, ctx.config["fold"])
+    job = build_job(ctx, data)
+    job_file = ctx.work_dir / "job.json"
+    write_json(job_file, job.model_dump(mode="json"))
+    log_file = ctx.work_dir / "train.log"
+    ctx.log(f"training fold {ctx.config['fold']}: {len(data.train)} train rows, {len(data.val)} validation rows on {job.model_path}")
+    with log_file.open("ab") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "relctl_trainer.child", str(job_file)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=child_env(),
+            start_new_session=True,  # its own process group: cancel kills every rank at once
+        )
+        with session_scope(ctx.settings.database_url) as session:
+            session.execute(update(Stage).where(Stage.id == ctx.stage_id).values(pid=child.pid))
+        result = _follow(ctx, child)
+    outputs = ctx.work_dir / "out"
+    artifacts = {"oof": ctx.relative(Path(result["oof_file"])), "model": ctx.relative(outputs / "model")}
+    if result.get("test_file"):
+        artifacts["test"] = ctx.relative(Path(result["test_file"]))
+    digest = hashlib.sha256(b"".join(ctx.path(artifacts[k]).read_bytes() for k in ("oof", "test") if k in artifacts)).hexdigest()
+    return {"hash": digest, "artifacts": artifacts, "fold": ctx.config["fold"], "val": result.get("metrics"), "epochs_run": result.get("epochs_run")}
+
+
+def _follow(ctx: StageContext, child: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """Relay the child's JSON events into the run database until it ends; kill it if the stage is cancelled."""
+    events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+    def read() -> None:
+        assert child.stdout is not None
+        for raw in child.stdout:
+            try:
+                events.put(json.loads(raw))
+            except ValueError:
+                events.put({"event": "output", "text": raw.decode(errors="replace").rstrip()})
+        events.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    last_log = 0.0
+    last_cancel_check = time.monotonic()
+    while True:
+        try:
+            event = events.get(timeout=1.0)
+        except queue.Empty:
+            event = {}
+        if event is None:
+            break
+        kind = event.get("event")
+        if kind == "step":
+            ctx.progress(event)
+            if time.monotonic() - last_log > LOG_EVERY_SECONDS:
+                last_log = time.monotonic()
+                ctx.log(f"epoch {event['epoch']} step {event['step']}/{event['total_steps']} loss {event['loss']:.4f}")
+        elif kind == "start":
+            ctx.progress({**event, "step": 0})
+            resumed = event.get("resumed_from_epoch")
+            ctx.log(f"started on {event.get('device')}: {event.get('total_steps')} steps" + (f", resumed after epoch {resumed}" if resumed else ""))
+        elif kind == "epoch":
+            val = event.get("val") or {}
+            ctx.log("epoch {} done: " .format(event["epoch"]) + ", ".join(f"val {k} {v:.4f}" for k, v in val.items() if isinstance(v, float)))
+        elif kind == "done":
+            result = event["result"]
+        elif kind == "error":
+            error = f"{event.get('type', 'Error')}: {event.get('message', '')}"
+        elif kind == "output":
+            ctx.log(event["text"], level="debug")
+        if time.monotonic() - last_cancel_check > 1.0:
+            last_cancel_check = time.monotonic()
+            if ctx.cancelled():
+                _kill_group(child)
+                raise TrainingCancelled("cancelled")
+    code = child.wait()
+    if result is None or code != 0:
+        raise RelctlError(error or f"training process exited with status {code}; see {ctx.work_dir / 'train.log'}")
+    return result
+
+
+def _kill_group(child: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(child.pid, signal.SIGTERM)
+        child.wait(timeout=KILL_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    except ProcessLookupError:
+        pass
+
+
+@shared_task(name=names.TRAIN, bind=True)
+def train(self: Any, stage_id: int, gpu: str = "cpu") -> str:
+    return execute_stage(stage_id, train_fold, version=__version__, task_id=self.request.id)

@@ -1,0 +1,308 @@
+"""LoRA fine-tuning of a relevance classifier: the epoch loop, validation, checkpoints and the run's outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from relctl_trainer.checkpoints import Progress, restore_checkpoint, save_checkpoint
+from relctl_trainer.inputs import (
+    EncodedPairs,
+    PairRow,
+    encode_pairs,
+    length_grouped_batches,
+    pad_batch,
+    read_rows,
+)
+from relctl_trainer.job import TrainJob
+from relctl_trainer.metrics import sigmoid, validation_metrics
+from relctl_trainer.modeling import (
+    ModelCard,
+    Placement,
+    RelevanceModel,
+    build_relevance_model,
+    choose_placement,
+    describe_backbone,
+    load_tokenizer,
+    save_relevance_model,
+    score_pairs,
+)
+
+Emit = Callable[[dict[str, Any]], None]
+
+# Clipping keeps an unlucky early batch from wrecking a freshly initialised head.
+MAX_GRAD_NORM = 1.0
+# Step events at most this often (plus the first step and the last step of every epoch).
+STEP_EVENT_SECONDS = 1.0
+# Scoring keeps no activations for backward, so it affords larger batches than training.
+SCORING_BATCH_FACTOR = 2
+# Job fields that may change between a run and its resumption without invalidating the checkpoint.
+RESUMABLE_CHANGES = {"output_dir", "epochs", "max_steps", "train_file", "val_file", "test_file"}
+
+
+def train(job: TrainJob, emit: Emit) -> dict[str, Any]:
+    """Fine-tune, validate and checkpoint every epoch, then write model/, oof.jsonl and test.jsonl.
+
+    Resumes from the latest complete epoch checkpoint in ``output_dir`` when there is one. Returns the
+    paths of the outputs, the last validation metrics (None without validation rows), the number of
+    complete epochs behind the final model and the seconds this call took.
+    """
+    started = time.monotonic()
+    output_dir = Path(job.output_dir)
+    train_rows = read_rows(job.train_file, labelled=True)
+    val_rows = read_rows(job.val_file, labelled=True) if job.val_file else []
+    test_rows = read_rows(job.test_file, labelled=False) if job.test_file else []
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _write_text_atomically(output_dir / "job.json", job.model_dump_json(indent=2) + "\n")
+
+    placement = choose_placement(job.precision)
+    if placement.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    _seed_everything(job.seed)
+    card = describe_backbone(
+        job.model_path,
+        pooling=job.pooling,
+        target_modules=job.target_modules,
+        train_embeddings=job.train_embeddings,
+        max_length=job.max_length,
+    )
+    tokenizer = load_tokenizer(card.base_model_path)
+    model = build_relevance_model(
+        card, lora_r=job.lora_r, lora_alpha=job.lora_alpha, lora_dropout=job.lora_dropout, placement=placement
+    )
+    train_pairs = _encode(tokenizer, train_rows, job.max_length)
+    train_labels = np.array([row.label for row in train_rows], dtype=np.float32)
+
+    steps_per_epoch = math.ceil(math.ceil(len(train_rows) / job.batch_size) / job.grad_accum)
+    total_steps = job.epochs * steps_per_epoch
+    if job.max_steps is not None:
+        total_steps = min(total_steps, job.max_steps)
+    optimizer = torch.optim.AdamW(_parameter_groups(model, job.weight_decay), lr=job.lr)
+    scheduler = _lr_scheduler(optimizer, job, total_steps)
+    run_key = _run_key(job)
+    checkpoints_dir = output_dir / "checkpoints"
+    resumed = restore_checkpoint(
+        checkpoints_dir, model=model, optimizer=optimizer, scheduler=scheduler, run_key=run_key
+    )
+    progress = resumed or Progress(epoch=0, global_step=0)
+    emit(
+        {
+            "event": "start",
+            "total_steps": total_steps,
+            "epochs": job.epochs,
+            "train_rows": len(train_rows),
+            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "device": placement.device.type,
+            "precision": placement.precision,
+            "resumed_from_epoch": resumed.epoch if resumed else None,
+        }
+    )
+
+    val_pairs = _encode(tokenizer, val_rows, job.max_length) if val_rows else None
+    val_labels = np.array([row.label for row in val_rows], dtype=np.float64)
+    scoring_batch = job.batch_size * SCORING_BATCH_FACTOR
+    val_logits: np.ndarray | None = None
+    metrics: dict[str, float | None] | None = None
+    steps = _StepEvents(emit, total_steps)
+    for epoch in range(progress.epoch + 1, job.epochs + 1):
+        if progress.global_step >= total_steps:
+            break
+        epoch_started = time.monotonic()
+        global_step = _train_epoch(
+            model,
+            optimizer,
+            scheduler,
+            train_pairs,
+            train_labels,
+            job=job,
+            epoch=epoch,
+            first_step=progress.global_step,
+            total_steps=total_steps,
+            placement=placement,
+            steps=steps,
+        )
+        progress = Progress(epoch=epoch, global_step=global_step)
+        if val_pairs is not None:
+            val_logits = score_pairs(model, val_pairs, placement, batch_size=scoring_batch)
+            metrics = validation_metrics(val_labels, val_logits)
+        emit({"event": "epoch", "epoch": epoch, "val": metrics, "seconds": time.monotonic() - epoch_started})
+        saved = save_checkpoint(
+            checkpoints_dir, progress, model=model, optimizer=optimizer, scheduler=scheduler, run_key=run_key
+        )
+        emit({"event": "checkpoint", "epoch": epoch, "path": str(saved)})
+
+    if val_pairs is not None and val_logits is None:
+        # Resumed after the last epoch had finished: nothing left to train, but the outputs are due.
+        val_logits = score_pairs(model, val_pairs, placement, batch_size=scoring_batch)
+        metrics = validation_metrics(val_labels, val_logits)
+    model_dir = output_dir / "model"
+    _save_model_atomically(model, card, model_dir)
+    oof_file = None
+    if val_logits is not None:
+        oof_file = output_dir / "oof.jsonl"
+        _write_predictions(oof_file, val_rows, sigmoid(val_logits), with_label=True)
+    test_file = None
+    if test_rows:
+        test_logits = score_pairs(model, _encode(tokenizer, test_rows, job.max_length), placement, batch_size=scoring_batch)
+        test_file = output_dir / "test.jsonl"
+        _write_predictions(test_file, test_rows, sigmoid(test_logits), with_label=False)
+    return {
+        "oof_file": str(oof_file) if oof_file else None,
+        "test_file": str(test_file) if test_file else None,
+        "adapter_dir": str(model_dir),
+        "metrics": metrics,
+        "epochs_run": progress.epoch,
+        "seconds": time.monotonic() - started,
+    }
+
+
+class _StepEvents:
+    """Emits step events sparsely, with the mean training loss since the previous one."""
+
+    def __init__(self, emit: Emit, total_steps: int) -> None:
+        self.emit = emit
+        self.total_steps = total_steps
+        self.losses: list[float] = []
+        self.last_emitted: float | None = None
+
+    def record(self, *, epoch: int, step: int, loss: float, lr: float, epoch_ends: bool) -> None:
+        self.losses.append(loss)
+        now = time.monotonic()
+        due = self.last_emitted is None or now - self.last_emitted >= STEP_EVENT_SECONDS
+        if due or epoch_ends or step == self.total_steps:
+            self.emit(
+                {
+                    "event": "step",
+                    "epoch": epoch,
+                    "step": step,
+                    "total_steps": self.total_steps,
+                    "loss": float(np.mean(self.losses)),
+                    "lr": lr,
+                }
+            )
+            self.losses.clear()
+            self.last_emitted = now
+
+
+def _train_epoch(
+    model: RelevanceModel,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    pairs: EncodedPairs,
+    labels: np.ndarray,
+    *,
+    job: TrainJob,
+    epoch: int,
+    first_step: int,
+    total_steps: int,
+    placement: Placement,
+    steps: _StepEvents,
+) -> int:
+    """One pass over the training rows; returns the global optimizer step reached."""
+    model.train()
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    # The batch order depends only on (seed, epoch), so a resumed run sees the batches it would have seen.
+    batches = length_grouped_batches(pairs.lengths, job.batch_size, np.random.default_rng([job.seed, epoch]))
+    groups = [batches[i : i + job.grad_accum] for i in range(0, len(batches), job.grad_accum)]
+    step = first_step
+    for group_index, group in enumerate(groups):
+        if step >= total_steps:
+            break
+        # Each row weighs the same in a step, also in a short last group of the epoch.
+        group_rows = sum(len(batch) for batch in group)
+        group_loss = 0.0
+        for batch in group:
+            with placement.autocast():
+                logits = model(**placement.tensors(pad_batch(pairs, batch)))
+            targets = torch.from_numpy(labels[batch]).to(placement.device)
+            loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), targets, reduction="sum")
+            (loss / group_rows).backward()
+            group_loss += loss.item()
+        torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        steps.record(
+            epoch=epoch,
+            step=step,
+            loss=group_loss / group_rows,
+            lr=scheduler.get_last_lr()[0],
+            epoch_ends=group_index == len(groups) - 1,
+        )
+    return step
+
+
+def _encode(tokenizer: Any, rows: Sequence[PairRow], max_length: int) -> EncodedPairs:
+    return encode_pairs(
+        tokenizer, [row.query_text for row in rows], [row.target_text for row in rows], max_length
+    )
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on matrices (LoRA, head, embeddings) but not on biases or norms."""
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    return [
+        {"params": [p for p in trainable if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0},
+    ]
+
+
+def _lr_scheduler(optimizer: torch.optim.Optimizer, job: TrainJob, total_steps: int) -> Any:
+    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+
+    warmup_steps = round(job.warmup_ratio * total_steps)
+    if job.scheduler == "linear":
+        return get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+    return get_constant_schedule_with_warmup(optimizer, warmup_steps)
+
+
+def _run_key(job: TrainJob) -> dict[str, Any]:
+    """What a checkpoint must agree on to be resumed: the hyperparameters and the training rows' content."""
+    key = job.model_dump(exclude=RESUMABLE_CHANGES)
+    key["train_sha256"] = hashlib.sha256(Path(job.train_file).read_bytes()).hexdigest()
+    return key
+
+
+def _write_predictions(path: Path, rows: Sequence[PairRow], probs: np.ndarray, *, with_label: bool) -> None:
+    lines: Iterable[str] = (
+        json.dumps(
+            {"id": row.id, "language": row.language, **({"label": row.label} if with_label else {}), "prob": float(prob)}
+        )
+        for row, prob in zip(rows, probs, strict=True)
+    )
+    _write_text_atomically(path, "".join(line + "\n" for line in lines))
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(text, encoding="utf-8")
+    os.replace(staging, path)
+
+
+def _save_model_atomically(model: RelevanceModel, card: ModelCard, model_dir: Path) -> None:
+    staging = model_dir.with_name(f".{model_dir.name}.tmp")
+    if staging.exists():
+        shutil.rmtree(staging)
+    save_relevance_model(model, card, staging)
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    os.rename(staging, model_dir)

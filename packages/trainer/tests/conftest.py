@@ -1,0 +1,115 @@
+"""Fixtures of the trainer's tests: a tiny random BERT backbone and a toy relevance task."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+COLOURS = ["red", "blue", "green", "black", "white", "pink"]
+ITEMS = ["shoes", "boots", "lamp", "sofa", "phone", "cable", "hat", "scarf"]
+# Targets made of RELEVANT_WORDS are relevant whatever the query says: a signal that a tiny
+# model learns in a few steps, so that tests see the loss fall and the ROC-AUC rise.
+RELEVANT_WORDS = ["footwear", "apparel", "garden"]
+IRRELEVANT_WORDS = ["toys", "tools", "books"]
+FILLER = ["and", "for", "with", "kids", "men", "women", "sale", "new"]
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+
+
+def build_tiny_backbone(directory: Path) -> Path:
+    """A random 2-layer BERT (hidden 32) and a word-level tokenizer over the toy vocabulary."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    words = SPECIALS + COLOURS + ITEMS + RELEVANT_WORDS + IRRELEVANT_WORDS + FILLER + ["-"]
+    vocab = {word: index for index, word in enumerate(words)}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
+    ).save_pretrained(directory)
+    config = BertConfig(
+        vocab_size=len(words),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    generator_state = torch.get_rng_state()
+    torch.manual_seed(0)
+    BertModel(config, add_pooling_layer=False).save_pretrained(directory)
+    torch.set_rng_state(generator_state)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(build_tiny_backbone(tmp_path_factory.mktemp("tiny-bert")))
+
+
+def toy_rows(count: int, *, seed: int, labelled: bool = True) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for index in range(count):
+        label = rng.random() < 0.5
+        query = " ".join(rng.sample(COLOURS, rng.randint(1, 2)) + [rng.choice(ITEMS)])
+        target_words = [rng.choice(RELEVANT_WORDS if label else IRRELEVANT_WORDS)]
+        target_words += rng.sample(FILLER, rng.randint(0, 4))
+        rng.shuffle(target_words)
+        row = {
+            "id": f"r{seed}-{index}",
+            "language": rng.choice(["en", "es", "ja"]),
+            "query_text": query,
+            "target_text": " ".join(target_words),
+        }
+        if labelled:
+            row["label"] = int(label)
+        rows.append(row)
+    return rows
+
+
+def write_rows(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def toy_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Row files of the toy task: 192 training, 64 validation and 24 unlabelled test rows."""
+    directory = tmp_path_factory.mktemp("toy-rows")
+    return {
+        "train_file": write_rows(directory / "train.jsonl", toy_rows(192, seed=1)),
+        "val_file": write_rows(directory / "val.jsonl", toy_rows(64, seed=2)),
+        "test_file": write_rows(directory / "test.jsonl", toy_rows(24, seed=3, labelled=False)),
+    }
+
+
+@pytest.fixture
+def make_job(tiny_backbone: str, toy_files: dict[str, str]) -> Callable[..., object]:
+    """A TrainJob on the toy task with a fast learning rate; keyword arguments override fields."""
+    from relctl_trainer.job import TrainJob
+
+    def make(output_dir: Path, **overrides: object) -> TrainJob:
+        fields = {
+            "model_path": tiny_backbone,
+            "epochs": 2,
+            "batch_size": 16,
+            "lr": 5e-3,
+            "warmup_ratio": 0.0,
+            "max_length": 24,
+            **toy_files,
+            "output_dir": str(output_dir),
+        }
+        return TrainJob(**{**fields, **overrides})
+
+    return make

@@ -1,0 +1,151 @@
+"""Fixtures for cross-package tests: an isolated relctl home, the real Redis and PostgreSQL, real workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REDIS_URL = os.environ.get("RELCTL_TEST_REDIS", "redis://127.0.0.1:6379")
+POSTGRES_URL = os.environ.get("RELCTL_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
+RELCTL = str(Path(sys.executable).with_name("relctl"))
+
+
+def reset_caches() -> None:
+    from relctl_core import celery_app, db
+
+    celery_app.reset_app()
+    db.get_engine.cache_clear()
+    db._sessionmaker.cache_clear()
+
+
+@pytest.fixture
+def relctl_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """An empty embedded setup (SQLite, filesystem broker) in tmp_path; the real model store is shared."""
+    home = tmp_path / "home"
+    env = {"RELCTL_HOME": str(home), "RELCTL_MODEL_STORE": str(model_store())}
+    for key in ("RELCTL_DATABASE_URL", "RELCTL_BROKER_URL", "RELCTL_ARTIFACT_ROOT"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_caches()
+    yield env
+    reset_caches()
+
+
+def model_store() -> Path:
+    return Path(os.environ.get("RELCTL_MODEL_STORE") or REPO / ".relctl" / "models")
+
+
+@pytest.fixture(scope="session")
+def redis_url(skip_or_fail) -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:  # noqa: BLE001
+        skip_or_fail(f"Redis not reachable at {REDIS_URL}: {exc}")
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_server(skip_or_fail) -> str:
+    import psycopg
+
+    try:
+        psycopg.connect(POSTGRES_URL.replace("+psycopg", "") + "/postgres", connect_timeout=3).close()
+    except Exception as exc:  # noqa: BLE001
+        skip_or_fail(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def distributed_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str, postgres_server: str) -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL database and Redis database number for one test, dropped afterwards."""
+    import psycopg
+    import redis
+
+    name = f"relctl_test_{secrets.token_hex(4)}"
+    admin = postgres_server.replace("+psycopg", "") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    redis_db = 10 + secrets.randbelow(5)
+    broker = f"{redis_url}/{redis_db}"
+    redis.Redis.from_url(broker).flushdb()
+    env = {
+        "RELCTL_HOME": str(tmp_path / "home"),
+        "RELCTL_DATABASE_URL": f"{postgres_server}/{name}",
+        "RELCTL_BROKER_URL": broker,
+        "RELCTL_ARTIFACT_ROOT": str(tmp_path / "shared-artifacts"),
+        "RELCTL_MODEL_STORE": str(model_store()),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_caches()
+    yield env
+    reset_caches()
+    redis.Redis.from_url(broker).flushdb()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Workers:
+    """Real `relctl worker` processes, stopped (whole process group) at the end of the test."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.log_dir = log_dir
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, queues: str, *extra: str) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"worker-{queues.replace(',', '_')}-{len(self.procs)}.log").open("wb")
+        proc = subprocess.Popen(
+            [RELCTL, "worker", "--queues", queues, "--loglevel", "INFO", *extra],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-4000:] for p in sorted(self.log_dir.glob("worker-*.log")))
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture
+def workers(distributed_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
+    pool = Workers(distributed_env, tmp_path)
+    yield pool
+    pool.stop()
+
+
+def relctl(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `relctl` command as a user would."""
+    return subprocess.run(
+        [RELCTL, *args], env={**os.environ, **(env or {}), "COLUMNS": "200"}, cwd=cwd, capture_output=True, text=True, timeout=None
+    )
+
+
+def relctl_json(*args: str, env: dict[str, str] | None = None) -> object:
+    done = relctl(*args, "--json", env=env)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return json.loads(done.stdout)
