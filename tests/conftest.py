@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support import Workers
+
 REPO = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("RELCTL_TEST_REDIS", "redis://127.0.0.1:6379")
 POSTGRES_URL = os.environ.get("RELCTL_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
-RELCTL = str(Path(sys.executable).with_name("relctl"))
 
 
 def reset_caches() -> None:
@@ -98,39 +94,6 @@ def distributed_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: 
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-class Workers:
-    """Real `relctl worker` processes, stopped (whole process group) at the end of the test."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-        self.log_dir = log_dir
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, queues: str, *extra: str) -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"worker-{queues.replace(',', '_')}-{len(self.procs)}.log").open("wb")
-        proc = subprocess.Popen(
-            [RELCTL, "worker", "--queues", queues, "--loglevel", "INFO", *extra],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-4000:] for p in sorted(self.log_dir.glob("worker-*.log")))
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
 @pytest.fixture
 def workers(distributed_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
     pool = Workers(distributed_env, tmp_path)
@@ -138,14 +101,3 @@ def workers(distributed_env: dict[str, str], tmp_path: Path) -> Iterator[Workers
     pool.stop()
 
 
-def relctl(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real `relctl` command as a user would."""
-    return subprocess.run(
-        [RELCTL, *args], env={**os.environ, **(env or {}), "COLUMNS": "200"}, cwd=cwd, capture_output=True, text=True, timeout=None
-    )
-
-
-def relctl_json(*args: str, env: dict[str, str] | None = None) -> object:
-    done = relctl(*args, "--json", env=env)
-    assert done.returncode == 0, done.stderr + done.stdout
-    return json.loads(done.stdout)

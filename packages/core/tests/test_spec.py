@@ -404,3 +404,13 @@ def test_every_section_rejects_unknown_keys() -> None:
     ]
     assert len(sections) >= 10
     assert all(section.model_config.get("extra") == "forbid" for section in sections)
+
+
+def test_sweep_value_inside_a_swept_section_is_located_within_it(workdir: Path) -> None:
+    error = load_error(MINIMAL + "sweep:\n  model.lora:\n    - {r: 4}\n    - {alpah: 3}\n")
+    assert str(error) == "experiment.yaml:8 sweep.model.lora[1].alpah: unknown key (did you mean 'alpha'?)"
+
+
+def test_overlapping_sweep_keys_are_refused(workdir: Path) -> None:
+    error = load_error(MINIMAL + "sweep:\n  model.lora.r: [4]\n  model.lora: [{r: 8}]\n")
+    assert str(error) == "experiment.yaml:7 sweep.model.lora: overlaps the sweep key 'model.lora.r'"

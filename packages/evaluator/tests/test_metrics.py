@@ -24,7 +24,9 @@ def by_key(records: list[MetricRecord]) -> dict[tuple[int | None, str | None, st
     return keyed
 
 
-def random_scored_rows(rows: int, folds: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
+def random_scored_rows(
+    rows: int, folds: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
     """Rows whose probs carry some signal, spread over folds and three languages."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 2, rows)
@@ -196,7 +198,9 @@ def test_a_single_scored_fold_is_cross_fitted_in_two_halves() -> None:
     records = by_key(score_out_of_fold(labels=labels, probs=probs, folds=[4] * 10, languages=["en"] * 10))
     predicted = np.where(even, probs >= 0.3, probs >= 0.8)
     true_positives = int(np.sum(predicted & (labels == 1)))
-    assert records[(4, None, "f1@oof")].value == pytest.approx(2 * true_positives / (predicted.sum() + labels.sum()))
+    assert records[(4, None, "f1@oof")].value == pytest.approx(
+        2 * true_positives / (predicted.sum() + labels.sum())
+    )
     assert records[(4, None, "f1@oof")].value < 1.0
     assert records[(4, None, "threshold@oof")].value == pytest.approx(0.55)
     assert records[(None, None, "f1@oof")].n == 1 and records[(None, None, "f1@oof")].std == 0.0
@@ -228,10 +232,16 @@ def test_cv_mean_and_sample_std_on_a_hand_example() -> None:
 def test_cv_aggregate_of_an_auc_skips_the_folds_where_it_is_undefined() -> None:
     labels = [1, 0, 1, 0, 1, 1]
     probs = [0.9, 0.2, 0.4, 0.6, 0.7, 0.8]
-    records = by_key(score_out_of_fold(labels=labels, probs=probs, folds=[0, 0, 1, 1, 2, 2], languages=["en"] * 6))
+    records = by_key(
+        score_out_of_fold(labels=labels, probs=probs, folds=[0, 0, 1, 1, 2, 2], languages=["en"] * 6)
+    )
     assert math.isnan(records[(2, None, "roc_auc")].value)
     aggregate = records[(None, None, "roc_auc")]
-    assert (aggregate.value, aggregate.std, aggregate.n) == (pytest.approx(0.5), pytest.approx(math.sqrt(0.5)), 2)
+    assert (aggregate.value, aggregate.std, aggregate.n) == (
+        pytest.approx(0.5),
+        pytest.approx(math.sqrt(0.5)),
+        2,
+    )
 
 
 def test_out_of_fold_input_errors_name_the_sequence_and_row() -> None:

@@ -52,19 +52,62 @@ def build_tiny_backbone(directory: Path) -> Path:
     return directory
 
 
+def build_tiny_decoder(directory: Path) -> Path:
+    """A random 2-layer Gemma-3 text decoder (hidden 32) whose tokenizer, like many, has no pad token."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig, PreTrainedTokenizerFast
+
+    words = ["<eos>", "<bos>", "<unk>"] + COLOURS + ITEMS + RELEVANT_WORDS + IRRELEVANT_WORDS + FILLER
+    vocab = {word: index for index, word in enumerate(words)}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A <eos> $B:1", special_tokens=[("<bos>", 1), ("<eos>", 0)]
+    )
+    PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, eos_token="<eos>", bos_token="<bos>", unk_token="<unk>"
+    ).save_pretrained(directory)
+    config = Gemma3TextConfig(
+        vocab_size=len(words),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=64,
+        sliding_window=16,
+        pad_token_id=None,
+        eos_token_id=0,
+        bos_token_id=1,
+    )
+    generator_state = torch.get_rng_state()
+    torch.manual_seed(0)
+    Gemma3ForCausalLM(config).save_pretrained(directory)
+    torch.set_rng_state(generator_state)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(build_tiny_decoder(tmp_path_factory.mktemp("tiny-gemma")))
+
+
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(build_tiny_backbone(tmp_path_factory.mktemp("tiny-bert")))
 
 
 def toy_rows(count: int, *, seed: int, labelled: bool = True) -> list[dict]:
+    """Rows of the toy task: the label is whether the target names a 'relevant' department."""
     rng = random.Random(seed)
     rows = []
     for index in range(count):
         label = rng.random() < 0.5
         query = " ".join(rng.sample(COLOURS, rng.randint(1, 2)) + [rng.choice(ITEMS)])
         target_words = [rng.choice(RELEVANT_WORDS if label else IRRELEVANT_WORDS)]
-        target_words += rng.sample(FILLER, rng.randint(0, 4))
+        target_words += rng.sample(FILLER, rng.randint(0, 2))
         rng.shuffle(target_words)
         row = {
             "id": f"r{seed}-{index}",
@@ -85,18 +128,24 @@ def write_rows(path: Path, rows: list[dict]) -> str:
 
 @pytest.fixture(scope="session")
 def toy_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Row files of the toy task: 192 training, 64 validation and 24 unlabelled test rows."""
+    """Row files of the toy task: 512 training, 64 validation and 24 unlabelled test rows."""
     directory = tmp_path_factory.mktemp("toy-rows")
     return {
-        "train_file": write_rows(directory / "train.jsonl", toy_rows(192, seed=1)),
+        "train_file": write_rows(directory / "train.jsonl", toy_rows(512, seed=1)),
         "val_file": write_rows(directory / "val.jsonl", toy_rows(64, seed=2)),
         "test_file": write_rows(directory / "test.jsonl", toy_rows(24, seed=3, labelled=False)),
     }
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
+def make_rows() -> Callable[..., list[dict]]:
+    return toy_rows
+
+
+@pytest.fixture(scope="session")
 def make_job(tiny_backbone: str, toy_files: dict[str, str]) -> Callable[..., object]:
-    """A TrainJob on the toy task with a fast learning rate; keyword arguments override fields."""
+    """A TrainJob on the toy task (64 steps over 2 epochs) with a fast learning rate; keyword arguments
+    override fields."""
     from relctl_trainer.job import TrainJob
 
     def make(output_dir: Path, **overrides: object) -> TrainJob:
@@ -104,7 +153,8 @@ def make_job(tiny_backbone: str, toy_files: dict[str, str]) -> Callable[..., obj
             "model_path": tiny_backbone,
             "epochs": 2,
             "batch_size": 16,
-            "lr": 5e-3,
+            "lr": 5e-2,
+            "scheduler": "constant",
             "warmup_ratio": 0.0,
             "max_length": 24,
             **toy_files,

@@ -131,7 +131,7 @@ class Metric(Base):
     fold: Mapped[int | None]
     language: Mapped[str | None] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(64))
-    value: Mapped[float] = mapped_column(Float)
+    value: Mapped[float | None] = mapped_column(Float)  # NULL where undefined (AUC of a one-class fold)
     std: Mapped[float | None] = mapped_column(Float)
     n: Mapped[int | None]
 

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from relctl_core.db import get_engine
 from relctl_core.errors import RelctlError
@@ -34,10 +34,29 @@ def current_revision(url: str) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(url: str) -> tuple[str | None, str]:
+# Workers on several hosts may start against one empty PostgreSQL database at once: the first
+# takes this advisory lock and creates the schema, the others wait and then find it done.
+_SCHEMA_LOCK = 0x72656C63
+
+
+def upgrade(url: str, *, only_if_empty: bool = False) -> tuple[str | None, str]:
     """Upgrade the database to the newest schema; returns (revision before, revision after)."""
-    before = current_revision(url)
-    command.upgrade(alembic_config(url), "head")
+    engine = get_engine(url)
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK})
+            connection.commit()
+        try:
+            before = MigrationContext.configure(connection).get_current_revision()
+            if not (only_if_empty and (before is not None or inspect(connection).get_table_names())):
+                config = alembic_config(url)
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                connection.commit()
+        finally:
+            if engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK})
+                connection.commit()
     return before, head_revision()
 
 
@@ -47,6 +66,6 @@ def ensure_schema(url: str) -> None:
     if revision == head_revision():
         return
     if revision is None and not inspect(get_engine(url)).get_table_names():
-        upgrade(url)
+        upgrade(url, only_if_empty=True)
         return
     raise RelctlError(f"the run database is at schema {revision or 'unknown'}, not {head_revision()}: run `relctl db upgrade`")

@@ -7,6 +7,7 @@ repeat, because a worker that dies hands its message back and the stage runs aga
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import traceback
@@ -259,26 +260,48 @@ def execute_stage(stage_id: int, compute: Compute, *, version: str, task_id: str
         work_dir.mkdir(parents=True, exist_ok=True)
         ctx = StageContext(settings, stage_id, experiment_id, run_id, kind, config, deps, work_dir)
         try:
-            output = compute(ctx)
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the stage, never lost
-            with session_scope(settings.database_url) as session:
-                stage = session.get(Stage, stage_id)
-                assert stage is not None
-                if stage.status != CANCELLED:
-                    stage.status = FAILED
-                    stage.error = str(exc) if isinstance(exc, RelctlError) else f"{type(exc).__name__}: {exc}"
-                    stage.finished_at = utcnow()
-                    session.add(Event(experiment_id=experiment_id, stage_id=stage_id, level="error", message=f"{stage.label}: failed: {stage.error}\n{traceback.format_exc()}"))
-        else:
+            output = json_safe(compute(ctx))
             with session_scope(settings.database_url) as session:
                 stage = session.get(Stage, stage_id)
                 assert stage is not None
                 if stage.status != CANCELLED:
                     _finish(session, stage, output, cache_key=cache_key, cached_from=None)
                     session.add(Event(experiment_id=experiment_id, stage_id=stage_id, message=f"{stage.label}: done"))
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the stage, never lost
+            _fail(settings, stage_id, exc)
     advance(settings, experiment_id)
     with session_scope(settings.database_url) as session:
         return session.scalar(select(Stage.status).where(Stage.id == stage_id)) or "missing"
+
+
+def _fail(settings: Settings, stage_id: int, exc: Exception) -> None:
+    with session_scope(settings.database_url) as session:
+        stage = session.get(Stage, stage_id)
+        assert stage is not None
+        if stage.status == CANCELLED:
+            return
+        stage.status = FAILED
+        stage.error = str(exc) if isinstance(exc, RelctlError) else f"{type(exc).__name__}: {exc}"
+        stage.finished_at = utcnow()
+        session.add(
+            Event(
+                experiment_id=stage.experiment_id,
+                stage_id=stage_id,
+                level="error",
+                message=f"{stage.label}: failed: {stage.error}\n{traceback.format_exc()}",
+            )
+        )
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities become None: PostgreSQL's JSON (and strict JSON) has no NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _artifacts_exist(settings: Settings, output: dict[str, Any] | None) -> bool:
@@ -313,12 +336,8 @@ def _finish(session: Session, stage: Stage, output: dict[str, Any], *, cache_key
         )
 
 
-def _finite(value: Any) -> Any:
-    # NaN (e.g. ROC-AUC of a one-class fold) is stored as NULL: PostgreSQL and JSON disagree on NaN.
-    if value is None:
-        return None
-    value = float(value)
-    return None if value != value else value
+def _finite(value: Any) -> float | None:
+    return None if value is None else json_safe(float(value))
 
 
 def cancel(settings: Settings, experiment_id: int) -> list[int]:

@@ -43,6 +43,7 @@ def audit_split(
         raise ValueError(f"fold(s) {np.flatnonzero(fold_sizes == 0).tolist()} have no rows")
 
     label_array = np.asarray(labels, dtype=np.int64)
+    language_array = np.asarray(languages, dtype=object)
     query_leaks = _leaking_rows(queries, fold_of_row)
     group_leaks = None
     if task == "QC":
@@ -51,8 +52,7 @@ def audit_split(
     per_fold = []
     for fold in range(n_folds):
         in_fold = fold_of_row == fold
-        fold_languages = np.asarray(languages, dtype=object)[in_fold]
-        names, counts = np.unique(fold_languages, return_counts=True)
+        names, counts = np.unique(language_array[in_fold], return_counts=True)
         per_fold.append(
             {
                 "fold": fold,

@@ -7,7 +7,7 @@ Category-aware splits follow the method in ARCHITECTURE.md:
 * QC: every category group (the first ``category_depth`` levels of the category path) lands in one
   fold, and so should every query. Rows linked by a shared query or a shared group form connected
   components, and on real data one component holds nearly everything (the QC sample at depth 2:
-  15,453 of 15,981 rows), so both constraints cannot hold at once with balanced folds.
+  15,430 of 15,981 rows), so both constraints cannot hold at once with balanced folds.
   The category-group constraint is kept strict: a group is never split. Query links are kept as far
   as balance allows, breaking those that leak fewest rows:
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -49,6 +49,7 @@ CLASS_COUNT_TOLERANCE = 0.05
 ANNEALING_STEPS_PER_GROUP = 500
 ANNEALING_START = 3.0
 ANNEALING_END = 0.05
+ANNEALING_CHUNK = 65_536
 
 _LEVEL_SEPARATOR = re.compile(r",(?! )")
 
@@ -261,9 +262,8 @@ def _close_query_links(
     """Move category groups between folds (in place) so that fewer queries have rows in several folds.
 
     A query whose rows span several folds leaks all of them, so a move costs the rows of the
-    queries it splits and earns those of the queries it makes whole. Single greedy moves stall on
-    chains of linked groups (closing one link opens the next), so moves are chosen by simulated
-    annealing: a random linked group to a random other fold, taken when it leaks no more rows or,
+    queries it splits and earns those of the queries it makes whole. Greedy moves stall where
+    closing one link opens another, so moves are chosen by simulated annealing: a random linked group to a random other fold, taken when it leaks no more rows or,
     with a chance that shrinks as the temperature falls, when it leaks more. A move must keep both
     folds' positive and negative row counts within ``CLASS_COUNT_TOLERANCE`` of their targets. The
     assignment that leaked least is kept.
@@ -307,11 +307,7 @@ def _close_query_links(
     leaked = sum(rows for rows, n in zip(query_rows, folds_of_query, strict=True) if n > 1)
     best_leaked, best_folds = leaked, fold_of_group.copy()
     n_steps = ANNEALING_STEPS_PER_GROUP * len(movable)
-    temperatures = np.geomspace(ANNEALING_START, ANNEALING_END, n_steps).tolist()
-    picks = rng.integers(len(movable), size=n_steps).tolist()
-    shifts = rng.integers(1, n_folds, size=n_steps).tolist()
-    chances = rng.random(n_steps).tolist()
-    for temperature, pick, shift, chance in zip(temperatures, picks, shifts, chances, strict=True):
+    for temperature, pick, shift, chance in _annealing_steps(n_steps, len(movable), n_folds, rng):
         group = movable[pick]
         source = int(fold_of_group[group])
         target = (source + shift) % n_folds
@@ -333,3 +329,23 @@ def _close_query_links(
         if leaked < best_leaked:
             best_leaked, best_folds = leaked, fold_of_group.copy()
     fold_of_group[:] = best_folds
+
+
+def _annealing_steps(
+    n_steps: int, n_movable: int, n_folds: int, rng: np.random.Generator
+) -> Iterator[tuple[float, int, int, float]]:
+    """(temperature, movable group, fold shift, acceptance draw) per step, cooling geometrically.
+
+    Drawn in chunks so that long schedules need neither one random call per step nor all draws at once.
+    """
+    cooling = (ANNEALING_END / ANNEALING_START) ** (1 / max(n_steps - 1, 1))
+    for start in range(0, n_steps, ANNEALING_CHUNK):
+        size = min(ANNEALING_CHUNK, n_steps - start)
+        temperatures = ANNEALING_START * cooling ** np.arange(start, start + size)
+        yield from zip(
+            temperatures.tolist(),
+            rng.integers(n_movable, size=size).tolist(),
+            rng.integers(1, n_folds, size=size).tolist(),
+            rng.random(size).tolist(),
+            strict=True,
+        )

@@ -107,7 +107,9 @@ def restore_checkpoint(
     state = json.loads((latest / STATE_FILE).read_text(encoding="utf-8"))
     saved_key = state["run_key"]
     if saved_key != run_key:
-        changed = sorted(name for name in saved_key.keys() | run_key.keys() if saved_key.get(name) != run_key.get(name))
+        changed = sorted(
+            name for name in saved_key.keys() | run_key.keys() if saved_key.get(name) != run_key.get(name)
+        )
         raise InputError(
             f"checkpoint was written by a different job (changed: {', '.join(changed)}); "
             "remove it or use another output_dir",

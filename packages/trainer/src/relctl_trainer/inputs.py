@@ -105,7 +105,9 @@ class EncodedPairs:
         return len(self.input_ids)
 
 
-def encode_pairs(tokenizer: Any, queries: Sequence[str], targets: Sequence[str], max_length: int) -> EncodedPairs:
+def encode_pairs(
+    tokenizer: Any, queries: Sequence[str], targets: Sequence[str], max_length: int
+) -> EncodedPairs:
     """Tokenize (query, target) pairs once, truncated to max_length; padding happens per batch."""
     encoding = tokenizer(list(queries), list(targets), truncation=True, max_length=max_length)
     input_ids = encoding["input_ids"]
@@ -137,7 +139,9 @@ def pad_batch(pairs: EncodedPairs, batch: np.ndarray) -> dict[str, np.ndarray]:
     return arrays
 
 
-def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+def length_grouped_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Training batches: rows shuffled, sorted by length within chunks, then the batches shuffled."""
     order = rng.permutation(len(lengths))
     chunk = batch_size * CHUNK_BATCHES

@@ -51,7 +51,9 @@ class TrainJob(BaseModel):
     )
     seed: int = Field(42, description="Seeds weight init, dropout and the data order.")
     train_file: str = Field(description="JSON lines: id, language, query_text, target_text, label.")
-    val_file: str | None = Field(None, description="Labelled rows scored every epoch; give out-of-fold probs.")
+    val_file: str | None = Field(
+        None, description="Labelled rows scored every epoch; give out-of-fold probs."
+    )
     test_file: str | None = Field(None, description="Unlabelled rows scored once by the final model.")
     output_dir: str = Field(description="Where model/, oof.jsonl, test.jsonl and checkpoints/ go.")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")

@@ -38,7 +38,12 @@ class ModelCard:
 
 
 def describe_backbone(
-    model_path: str, *, pooling: str, target_modules: list[str] | None, train_embeddings: bool, max_length: int
+    model_path: str,
+    *,
+    pooling: str,
+    target_modules: list[str] | None,
+    train_embeddings: bool,
+    max_length: int,
 ) -> ModelCard:
     """Resolve the job's "auto" choices (pooling, LoRA targets) against the backbone's config."""
     from transformers import AutoConfig
@@ -73,7 +78,9 @@ def default_target_modules(model_type: str) -> list[str]:
 
     modules = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model_type)
     if not modules:
-        raise InputError(f"no default LoRA target modules for model type {model_type!r}", path="target_modules")
+        raise InputError(
+            f"no default LoRA target modules for model type {model_type!r}", path="target_modules"
+        )
     return list(modules)
 
 
@@ -104,7 +111,10 @@ class RelevanceModel(nn.Module):
         self.head = nn.Linear(card.hidden_size, card.head_outputs)
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask, **self.backbone_options}
         if token_type_ids is not None:
@@ -131,7 +141,9 @@ class Placement:
         return self.autocast_dtype or torch.float32
 
     def autocast(self) -> AbstractContextManager[Any]:
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
+        return torch.autocast(
+            self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
+        )
 
     def tensors(self, arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {name: torch.from_numpy(array).to(self.device) for name, array in arrays.items()}
@@ -159,7 +171,9 @@ def load_tokenizer(model_path: str) -> Any:
         raise InputError(f"cannot load the tokenizer: {exc}", path="model_path") from None
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
-            raise InputError("the tokenizer has neither a pad nor an end-of-sequence token", path="model_path")
+            raise InputError(
+                "the tokenizer has neither a pad nor an end-of-sequence token", path="model_path"
+            )
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
@@ -210,7 +224,9 @@ def save_relevance_model(model: RelevanceModel, card: ModelCard, directory: Path
 
     directory.mkdir(parents=True, exist_ok=True)
     model.backbone.save_pretrained(str(directory))
-    head = {name: tensor.detach().float().cpu().contiguous() for name, tensor in model.head.state_dict().items()}
+    head = {
+        name: tensor.detach().float().cpu().contiguous() for name, tensor in model.head.state_dict().items()
+    }
     save_file(head, str(directory / HEAD_FILE))
     (directory / CARD_FILE).write_text(json.dumps(asdict(card), indent=2) + "\n", encoding="utf-8")
 
@@ -244,7 +260,9 @@ def load_relevance_model(directory: Path, placement: Placement) -> tuple[Relevan
     return model.to(placement.device).eval(), card
 
 
-def score_pairs(model: RelevanceModel, pairs: EncodedPairs, placement: Placement, *, batch_size: int) -> np.ndarray:
+def score_pairs(
+    model: RelevanceModel, pairs: EncodedPairs, placement: Placement, *, batch_size: int
+) -> np.ndarray:
     """The logit of every pair, in input order: eval mode, no autograd, batches sorted by length."""
     was_training = model.training
     model.eval()

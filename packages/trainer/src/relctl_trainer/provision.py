@@ -46,6 +46,8 @@ _HAS_LEAF_BIT = 1 << 8
 _VALUE_BIT = 1 << 31
 _OFFSET_SHIFT = 10
 _MAX_DIRECT_OFFSET = 1 << 21
+# The entry of a byte-trie node that holds the value of the key ending there (children are keyed by byte).
+_KEY_END = -1
 
 
 def install_multilingual_e5_small(dest: Path) -> dict:
@@ -124,7 +126,7 @@ def _bert_config(header: EncoderHeader, vocabulary: Vocabulary) -> Any:
         max_position_embeddings=header.max_positions,
         type_vocab_size=header.type_vocab_size,
         layer_norm_eps=header.layer_norm_eps,
-        # The XLM-R ids, so that the padding row (not <s>) is the embedding that fine-tuning leaves alone.
+        # XLM-R's ids: the embedding's padding_idx, the one row fine-tuning never updates, must be <pad>, not <s>.
         pad_token_id=vocabulary.pad_id,
         bos_token_id=vocabulary.bos_id,
         eos_token_id=vocabulary.eos_id,
@@ -148,7 +150,9 @@ def _bert_state_dict(model_file: E5File) -> dict[str, Any]:
     arrays = {
         "embeddings.word_embeddings.weight": model_file.tensor("emb.word", (header.vocab_size, hidden)),
         "embeddings.position_embeddings.weight": model_file.tensor("emb.pos", (header.max_positions, hidden)),
-        "embeddings.token_type_embeddings.weight": model_file.tensor("emb.type", (header.type_vocab_size, hidden)),
+        "embeddings.token_type_embeddings.weight": model_file.tensor(
+            "emb.type", (header.type_vocab_size, hidden)
+        ),
         "embeddings.LayerNorm.weight": model_file.tensor("emb.ln.w", (hidden,)),
         "embeddings.LayerNorm.bias": model_file.tensor("emb.ln.b", (hidden,)),
     }
@@ -169,7 +173,9 @@ def _check_strict_load(config: Any, state: dict[str, Any]) -> None:
     model.load_state_dict(state, strict=True, assign=True)
 
 
-def _write_tokenizer(vocabulary: Vocabulary, normalization: dict[str, str], max_length: int, dest: Path) -> None:
+def _write_tokenizer(
+    vocabulary: Vocabulary, normalization: dict[str, str], max_length: int, dest: Path
+) -> None:
     tokenizer = xlmr_tokenizer(vocabulary, normalization)
     tokenizer.save(str(dest / "tokenizer.json"))
     pieces = vocabulary.pieces
@@ -192,27 +198,39 @@ def _write_tokenizer(vocabulary: Vocabulary, normalization: dict[str, str], max_
         "clean_up_tokenization_spaces": False,
         **special_tokens,
     }
-    (dest / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2, ensure_ascii=False) + "\n")
-    (dest / "special_tokens_map.json").write_text(json.dumps(special_tokens, indent=2, ensure_ascii=False) + "\n")
+    (dest / "tokenizer_config.json").write_text(
+        json.dumps(tokenizer_config, indent=2, ensure_ascii=False) + "\n"
+    )
+    (dest / "special_tokens_map.json").write_text(
+        json.dumps(special_tokens, indent=2, ensure_ascii=False) + "\n"
+    )
 
 
 def xlmr_tokenizer(vocabulary: Vocabulary, normalization: dict[str, str]) -> Any:
     """XLM-R's sentencepiece unigram tokenizer as a `tokenizers.Tokenizer`.
 
     Normalisation is sentencepiece's per-codepoint map (as a precompiled charsmap) followed by collapsing runs
-    of spaces; words are split at spaces marked with the metaspace. <s> A </s> and <s> A </s></s> B </s>.
+    of spaces; words are split at spaces marked with the metaspace. Single inputs become <s> A </s>, pairs
+    <s> A </s></s> B </s>.
     """
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import Unigram
 
     pieces = vocabulary.pieces
     tokenizer = Tokenizer(
-        Unigram(list(zip(pieces, vocabulary.scores, strict=True)), unk_id=vocabulary.unk_id, byte_fallback=False)
+        Unigram(
+            list(zip(pieces, vocabulary.scores, strict=True)), unk_id=vocabulary.unk_id, byte_fallback=False
+        )
     )
     tokenizer.normalizer = normalizers.Sequence(
-        [normalizers.Precompiled(precompiled_charsmap(normalization)), normalizers.Replace(Regex(" {2,}"), " ")]
+        [
+            normalizers.Precompiled(precompiled_charsmap(normalization)),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
     )
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always", split=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(
+        replacement=METASPACE, prepend_scheme="always", split=True
+    )
     tokenizer.decoder = decoders.Metaspace(replacement=METASPACE, prepend_scheme="always", split=True)
     bos, eos = pieces[vocabulary.bos_id], pieces[vocabulary.eos_id]
     tokenizer.post_processor = processors.TemplateProcessing(
@@ -223,7 +241,7 @@ def xlmr_tokenizer(vocabulary: Vocabulary, normalization: dict[str, str]) -> Any
     special_ids = [vocabulary.bos_id, vocabulary.pad_id, vocabulary.eos_id, vocabulary.unk_id]
     added = [AddedToken(pieces[index], special=True) for index in sorted(special_ids)]
     if MASK_PIECE in pieces:
-        # As in XLM-R: "<mask>" swallows the space before it, so "a <mask>" masks the word "▁...".
+        # As in XLM-R: "<mask>" absorbs the space before it, standing in for a whole "▁word" piece.
         added.append(AddedToken(MASK_PIECE, lstrip=True, special=True))
     tokenizer.add_special_tokens(added)
     return tokenizer
@@ -239,10 +257,7 @@ def precompiled_charsmap(normalization: dict[str, str]) -> bytes:
     pool = bytearray()
     pool_offset: dict[bytes, int] = {}
     root: dict[int, Any] = {}
-    leaf = -1
     for key, replacement in sorted(normalization.items()):
-        if not key:
-            raise InputError("empty key in the normalisation map", path="normalization")
         encoded = replacement.encode("utf-8")
         if encoded not in pool_offset:
             pool_offset[encoded] = len(pool)
@@ -250,13 +265,13 @@ def precompiled_charsmap(normalization: dict[str, str]) -> bytes:
         node = root
         for byte in key.encode("utf-8"):
             node = node.setdefault(byte, {})
-        node[leaf] = pool_offset[encoded]
-    units = _double_array(root, leaf)
+        node[_KEY_END] = pool_offset[encoded]
+    units = _double_array(root)
     trie = np.asarray(units, dtype="<u4").tobytes()
     return struct.pack("<I", len(trie)) + trie + bytes(pool)
 
 
-def _double_array(root: dict[int, Any], leaf: int) -> list[int]:
+def _double_array(root: dict[int, Any]) -> list[int]:
     """Lay a byte trie out as darts-clone units: the children of the node at p sit at base ^ label, with
     base = p ^ offset(p), and a key ending at p is a value unit at base ^ 0 (p carries the has-leaf bit)."""
     units = [0]
@@ -266,8 +281,8 @@ def _double_array(root: dict[int, Any], leaf: int) -> list[int]:
     pending = deque([(0, root)])
     while pending:
         position, node = pending.popleft()
-        labels = sorted(label for label in node if label != leaf)
-        if leaf in node:
+        labels = sorted(label for label in node if label != _KEY_END)
+        if _KEY_END in node:
             labels.insert(0, 0)
         if not labels:
             continue
@@ -277,7 +292,7 @@ def _double_array(root: dict[int, Any], leaf: int) -> list[int]:
         if offset >= _MAX_DIRECT_OFFSET:
             raise RelctlError(f"normalisation trie too large for a charsmap (offset {offset})")
         units[position] |= offset << _OFFSET_SHIFT
-        if leaf in node:
+        if _KEY_END in node:
             units[position] |= _HAS_LEAF_BIT
         for label in labels:
             slot = base ^ label
@@ -286,7 +301,7 @@ def _double_array(root: dict[int, Any], leaf: int) -> list[int]:
                 occupied.extend(bytes(slot + 1 - len(occupied)))
             occupied[slot] = 1
             if label == 0:
-                units[slot] = _VALUE_BIT | node[leaf]
+                units[slot] = _VALUE_BIT | node[_KEY_END]
             else:
                 units[slot] = label
                 pending.append((slot, node[label]))

@@ -151,7 +151,7 @@ def upgrade() -> None:
         sa.Column("fold", sa.Integer(), nullable=True),
         sa.Column("language", sa.String(length=16), nullable=True),
         sa.Column("name", sa.String(length=64), nullable=False),
-        sa.Column("value", sa.Float(), nullable=False),
+        sa.Column("value", sa.Float(), nullable=True),
         sa.Column("std", sa.Float(), nullable=True),
         sa.Column("n", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["experiment_id"], ["experiments.id"], ondelete="CASCADE"),

@@ -1,0 +1,60 @@
+"""Fold-model ensembles: predictions reproduce training's out-of-fold scores and average over folds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from relctl_core.errors import InputError
+
+from relctl_trainer.predict import predict_probs
+from relctl_trainer.training import train
+
+
+@pytest.fixture(scope="module")
+def folds(tmp_path_factory: pytest.TempPathFactory, make_job) -> list[Path]:
+    output_dirs = []
+    for seed in (1, 2):
+        output_dir = tmp_path_factory.mktemp(f"fold-{seed}")
+        train(make_job(output_dir, seed=seed, epochs=1, test_file=None), lambda event: None)
+        output_dirs.append(output_dir)
+    return output_dirs
+
+
+@pytest.fixture(scope="module")
+def val_rows(toy_files: dict[str, str]) -> list[dict]:
+    return [json.loads(line) for line in Path(toy_files["val_file"]).read_text().splitlines()]
+
+
+def test_one_model_reproduces_its_out_of_fold_probabilities(folds: list[Path], val_rows: list[dict]) -> None:
+    oof = [json.loads(line)["prob"] for line in (folds[0] / "oof.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose(predict_probs([str(folds[0] / "model")], val_rows), oof, rtol=0, atol=1e-6)
+
+
+def test_the_ensemble_is_the_mean_of_its_folds(folds: list[Path], val_rows: list[dict]) -> None:
+    first, second = (predict_probs([str(fold / "model")], val_rows) for fold in folds)
+    assert not np.allclose(first, second, atol=1e-4)
+    both = predict_probs([str(fold / "model") for fold in folds], val_rows)
+    np.testing.assert_allclose(both, (first + second) / 2, rtol=0, atol=1e-12)
+
+
+def test_batching_and_padding_do_not_change_predictions(folds: list[Path], val_rows: list[dict]) -> None:
+    model_dir = str(folds[0] / "model")
+    np.testing.assert_allclose(
+        predict_probs([model_dir], val_rows, batch_size=3),
+        predict_probs([model_dir], val_rows, batch_size=64),
+        atol=1e-6,
+    )
+
+
+def test_bad_inputs_are_reported(folds: list[Path], tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="model card"):
+        predict_probs([str(tmp_path)], [{"query_text": "red", "target_text": "toys"}])
+    with pytest.raises(InputError) as raised:
+        predict_probs(
+            [str(folds[0] / "model")], [{"query_text": "red", "target_text": "toys"}, {"target_text": "x"}]
+        )
+    assert raised.value.path == "rows[1].query_text"
+    assert predict_probs([str(folds[0] / "model")], []).shape == (0,)
