@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,51 @@ def test_submit_to_separate_workers_over_redis_and_postgres(experiment_dir: Path
     assert distributed_env["RELCTL_DATABASE_URL"].startswith("postgresql")
     translations = json.loads(relctl("show", "1", "--json", env=distributed_env).stdout)["translations"][0]
     assert translations["translated"] > 0
+
+
+def wait_for(condition, workers, what: str):
+    """Poll until `condition()` is truthy; fail as soon as a worker process has died instead."""
+    while not (value := condition()):
+        dead = [p.args for p in workers.procs if p.poll() is not None]
+        assert not dead, f"worker died while waiting for {what}: {dead}\n{workers.logs()}"
+        time.sleep(0.5)
+    return value
+
+
+@pytest.mark.services
+def test_cancel_kills_the_running_training_process_group(experiment_dir: Path, distributed_env: dict[str, str], workers) -> None:
+    from relctl_core.db import Stage, session_scope
+    from sqlalchemy import select
+
+    workers.start("cpu,translate")
+    workers.start("train.cpu")
+    spec = write_spec(experiment_dir, 1e-3)
+    spec.write_text(spec.read_text().replace("epochs: 1", "epochs: 500"))
+    submitted = relctl("submit", str(spec), env=distributed_env)
+    assert submitted.returncode == 0, submitted.stderr
+    assert "relctl status 1" in submitted.stdout
+
+    def training_child() -> int | None:
+        with session_scope(distributed_env["RELCTL_DATABASE_URL"]) as session:
+            stage = session.scalars(select(Stage).where(Stage.kind == "train", Stage.status == "running")).first()
+            if stage is None or not (stage.progress or {}).get("step"):
+                return None
+            return stage.pid
+
+    pid = wait_for(training_child, workers, "a training to make progress")
+    os.killpg(pid, 0)  # the training's process group is alive
+
+    cancelled = relctl("cancel", "1", env=distributed_env)
+    assert cancelled.returncode == 0, cancelled.stderr
+
+    def group_gone() -> bool:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_for(group_gone, workers, "the training's process group to end")
+    status = relctl_json("status", "1", env=distributed_env)
+    assert status["status"] == "cancelled"  # type: ignore[index]
+    assert {s["status"] for s in status["stages"]} <= {"done", "cancelled"}  # type: ignore[index]

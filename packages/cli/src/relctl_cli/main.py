@@ -124,12 +124,14 @@ def submit(file: Path, wait: bool, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--concurrency", default=2, show_default=True, help="Stages run at once by the in-process worker.")
+@click.option("--concurrency", default=1, show_default=True, help="CPU stages run at once beside the trainings.")
+@click.option("--trainings", default=1, show_default=True, help="Trainings run at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final leaderboard as JSON.")
-def run(file: Path, concurrency: int, as_json: bool) -> None:
+def run(file: Path, concurrency: int, trainings: int, as_json: bool) -> None:
     """Run an experiment here, with in-process workers for every queue, and print its leaderboard.
 
     Needs no servers: the run database, broker and artifacts default to RELCTL_HOME.
+    Ctrl-C cancels the experiment (its trainings are killed); `relctl retry ID` resumes it.
 
     \b
     Example:
@@ -138,15 +140,22 @@ def run(file: Path, concurrency: int, as_json: bool) -> None:
     from relctl_core import names
     from relctl_core.experiments import prepare
     from relctl_core.experiments import submit as submit_experiment
-    from relctl_core.worker import embedded_worker
+    from relctl_core.pipeline import cancel as cancel_experiment
+    from relctl_core.worker import embedded_workers
 
     settings = load_settings()
     prepared = prepare(file)
-    queues = sorted({names.CPU_QUEUE, names.TRANSLATE_QUEUE} | {names.train_queue(s.gpu) for s in prepared.plan.stages.values() if s.kind == "train"})
-    with embedded_worker(queues, concurrency=concurrency):
+    train_queues = sorted({names.train_queue(s.gpu) for s in prepared.plan.stages.values() if s.kind == "train"})
+    groups = [([names.CPU_QUEUE, names.TRANSLATE_QUEUE], concurrency), (train_queues, trainings)]
+    with embedded_workers(groups):
         experiment_id = submit_experiment(settings, file, prepared=prepared)
-        console.print(f"experiment [bold]{experiment_id}[/] running here (queues {', '.join(queues)})")
-        final = watch(settings, experiment_id)
+        console.print(f"experiment [bold]{experiment_id}[/] running here (queues {', '.join(groups[0][0] + train_queues)})")
+        try:
+            final = watch(settings, experiment_id)
+        except KeyboardInterrupt:
+            cancel_experiment(settings, experiment_id)
+            err_console.print(f"experiment {experiment_id} cancelled; resume it with: relctl retry {experiment_id}")
+            sys.exit(130)
     finish(settings, experiment_id, final, as_json)
 
 
@@ -212,7 +221,7 @@ def watch(settings: Settings, experiment_id: int, poll: float = 0.5) -> str:
 @cli.command()
 @click.option("--queues", "-Q", required=True, help="Comma-separated queues: cpu, translate, train.cpu, train.a100, ...")
 @click.option("--concurrency", "-c", default=1, show_default=True, help="Jobs at once.")
-@click.option("--gpus", default=None, help="GPU ids this worker's trainings may use (CUDA_VISIBLE_DEVICES), e.g. 0,1.")
+@click.option("--gpus", default=None, envvar="RELCTL_WORKER_GPUS", help="GPU ids this worker's trainings may use (CUDA_VISIBLE_DEVICES), e.g. 0,1.")
 @click.option("--pool", default="prefork", show_default=True, type=click.Choice(["prefork", "threads", "solo"]))
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 def worker(queues: str, concurrency: int, gpus: str | None, pool: str, loglevel: str) -> None:
@@ -326,21 +335,34 @@ def cancel(experiment_id: int) -> None:
 
 @cli.command()
 @click.argument("experiment_id", type=int)
-@click.option("--wait", is_flag=True, help="Wait for the experiment to finish.")
+@click.option("--wait", is_flag=True, help="Wait for the experiment to finish (always, with the embedded default).")
 def retry(experiment_id: int, wait: bool) -> None:
     """Run an experiment's failed (or cancelled) stages again; finished stages are kept.
+
+    With the embedded default (no RELCTL_BROKER_URL) the stages run here, as with `relctl run`.
 
     \b
     Example:
       relctl retry 12 --wait
     """
+    from relctl_core import names
     from relctl_core.pipeline import retry as retry_experiment
+    from relctl_core.worker import embedded_workers
 
     settings = settings_with_schema()
-    again = retry_experiment(settings, experiment_id)
-    console.print(f"experiment {experiment_id}: {len(again)} stages queued again")
-    if wait:
-        finish(settings, experiment_id, watch(settings, experiment_id), False)
+    if not settings.embedded_broker:
+        again = retry_experiment(settings, experiment_id)
+        console.print(f"experiment {experiment_id}: {len(again)} stages queued again")
+        if wait:
+            finish(settings, experiment_id, watch(settings, experiment_id), False)
+        return
+    with session_scope(settings.database_url) as session:
+        train_queues = sorted(set(session.scalars(select(Stage.queue).where(Stage.experiment_id == experiment_id, Stage.kind == "train"))))
+    with embedded_workers([([names.CPU_QUEUE, names.TRANSLATE_QUEUE], 1), (train_queues, 1)]):
+        again = retry_experiment(settings, experiment_id)
+        console.print(f"experiment {experiment_id}: {len(again)} stages run again here")
+        final = watch(settings, experiment_id)
+    finish(settings, experiment_id, final, False)
 
 
 @cli.command(name="list")

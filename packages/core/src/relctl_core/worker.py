@@ -26,29 +26,40 @@ class _EmbeddedWorkController(WorkController):
 
 
 @contextmanager
-def embedded_worker(queues: Sequence[str], concurrency: int = 2) -> Iterator[WorkController]:
-    """A worker thread for `queues` inside this process (thread pool), stopped on exit."""
+def embedded_workers(groups: Sequence[tuple[Sequence[str], int]]) -> Iterator[list[WorkController]]:
+    """Worker threads inside this process, one per (queues, concurrency) group, stopped on exit.
+
+    `relctl run` gives trainings a worker of their own, so that one training never waits behind
+    cheap CPU stages, nor two trainings fight over the same cores."""
     app = get_app()
     app.loader.import_default_modules()
-    worker = _EmbeddedWorkController(
-        app=app,
-        hostname=f"relctl-run-{os.getpid()}@{socket.gethostname()}",
-        pool_cls="threads",
-        concurrency=concurrency,
-        queues=list(queues),
-        loglevel="WARNING",
-        without_heartbeat=True,
-        without_mingle=True,
-        without_gossip=True,
-    )
-    thread = threading.Thread(target=worker.start, name="relctl-worker", daemon=True)
-    thread.start()
-    worker.consuming.wait(timeout=60)
+    workers: list[_EmbeddedWorkController] = []
+    threads: list[threading.Thread] = []
     try:
-        yield worker
+        for index, (queues, concurrency) in enumerate(g for g in groups if g[0]):
+            worker = _EmbeddedWorkController(
+                app=app,
+                hostname=f"relctl-run-{os.getpid()}-{index}@{socket.gethostname()}",
+                pool_cls="threads",
+                concurrency=concurrency,
+                queues=list(queues),
+                loglevel="WARNING",
+                without_heartbeat=True,
+                without_mingle=True,
+                without_gossip=True,
+            )
+            thread = threading.Thread(target=worker.start, name=f"relctl-worker-{index}", daemon=True)
+            thread.start()
+            workers.append(worker)
+            threads.append(thread)
+        for worker in workers:
+            worker.consuming.wait(timeout=60)
+        yield list(workers)
     finally:
-        worker.stop(in_sighandler=False)
-        thread.join(timeout=30)
+        for worker in workers:
+            worker.stop(in_sighandler=False)
+        for thread in threads:
+            thread.join(timeout=30)
 
 
 def run_worker(queues: Sequence[str], *, concurrency: int, gpus: str | None, pool: str, loglevel: str) -> None:
