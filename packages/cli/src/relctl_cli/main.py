@@ -426,7 +426,10 @@ def show(experiment_id: int, as_json: bool) -> None:
     for s in detail["splits"]:
         console.print(f"  {s['stage']}: query leakage {fmt(s.get('query_leakage'))}, group leakage {fmt(s.get('group_leakage'))}, size ratio {fmt(s.get('size_ratio'))}")
     for t in detail["translations"]:
-        console.print(f"  {t['stage']}: {t}")
+        console.print(
+            f"  {t['stage']}: {t.get('unique_queries')} unique queries: {t.get('translated')} translated, "
+            f"{t.get('cached')} from the cache, {t.get('english_passthrough')} already English, {t.get('failed')} failed"
+        )
     console.print(table("runs", ["id", "name", "kind", "task", "status"], [list(r.values()) for r in detail["runs"]], states="status"))
     if detail["example_inputs"]:
         console.print(table("example model inputs (query side | target side)", ["query", "target"], [[e["query_text"], e["target_text"]] for e in detail["example_inputs"]]))

@@ -73,7 +73,8 @@ def f1avg(rows: list[dict[str, Any]], session: Session) -> list[dict[str, Any]]:
         overrides = {k: v for k, v in (run.config.get("overrides") or {}).items() if k != "task"}
         key = (row["experiment_id"], run.kind + repr(sorted(overrides.items())) + (run.name if run.kind == "baseline" else ""))
         by_pair[key][row["task"]] = row["mean"]
-        names[key] = run.name.replace("task=qc", "").replace("task=qi", "").strip(",") or run.name
+        without_task = ",".join(part for part in run.name.split(",") if not part.startswith("task="))
+        names[key] = without_task or row["experiment"]
     return sorted(
         (
             {"experiment_id": key[0], "run": names[key], "metric": rows[0]["metric"], "f1avg": 0.5 * tasks["QC"] + 0.5 * tasks["QI"]}
