@@ -273,7 +273,7 @@ def test_non_utf8_bytes_are_reported_at_their_line(workdir: Path) -> None:
     Path("experiment.yaml").write_bytes(b"name: demo\ndata:\n  qc: {train: caf\xe9.jsonl}\n")
     with pytest.raises(InputError) as caught:
         load_spec("experiment.yaml")
-    assert str(caught.value) == "experiment.yaml:3: not UTF-8 text (byte 0xe9)"
+    assert str(caught.value) == "experiment.yaml:3: not valid UTF-8 (byte 0xe9 at byte 18 of the line)"
 
 
 def test_missing_spec_file(workdir: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import io
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from relctl_core.errors import InputError
+from relctl_core.files import read_utf8
 
 TARGET_FIELD = {"QC": "category_path", "QI": "item_title"}
 """The competition's name for the text a query is matched against, per task."""
@@ -83,9 +83,9 @@ def load_examples(path: str | Path, task: str, *, require_label: bool) -> list[E
     if suffix == ".parquet":
         rows = _parquet_rows(source, file, validator.required_fields)
     elif suffix == ".csv":
-        rows = _csv_rows(_read_text(source, file), file, validator.required_fields)
+        rows = _csv_rows(read_utf8(source, file), file, validator.required_fields)
     else:
-        rows = _json_lines_rows(_read_text(source, file), file)
+        rows = _json_lines_rows(read_utf8(source, file), file)
     examples = [validator.example(row, line) for line, row in rows]
     if not examples:
         raise InputError("no rows", file=file)
@@ -217,7 +217,7 @@ def read_examples(path: str | Path) -> list[Example]:
     """Read a dataset artifact written by :func:`write_examples`."""
     file = str(path)
     examples = []
-    for line, row in _json_lines_rows(_read_text(Path(path), file), file):
+    for line, row in _json_lines_rows(read_utf8(Path(path), file), file):
         if not isinstance(row, dict) or set(row) != _EXAMPLE_FIELDS or not _artifact_types_ok(row):
             raise InputError(
                 "not a relctl examples row (fields or their types are wrong)", file=file, line=line
@@ -308,26 +308,6 @@ class _RowValidator:
 
 def _type_name(value: Any) -> str:
     return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
-
-
-def _read_text(source: Path, file: str) -> str:
-    """The file as text; undecodable bytes fail naming the line they are on."""
-    try:
-        data = source.read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", file=file) from None
-    except OSError as err:
-        raise InputError(f"cannot read file: {err.strerror}", file=file) from None
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line_start = data.rfind(b"\n", 0, err.start) + 1
-        message = (
-            f"not valid UTF-8 (byte 0x{data[err.start]:02x} at byte {err.start - line_start + 1} of the line)"
-        )
-        raise InputError(message, file=file, line=data.count(b"\n", 0, err.start) + 1) from None
 
 
 def _json_lines_rows(text: str, file: str) -> Iterator[tuple[int, Any]]:

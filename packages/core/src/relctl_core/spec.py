@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from relctl_core.errors import InputError
+from relctl_core.files import read_utf8
 
 Task = Literal["qc", "qi"]
 # The tasks whose data, models and scores one value of `task` covers; a new value (e.g. "both") adds a row.
@@ -383,7 +384,7 @@ def load_spec(path: str | Path) -> LoadedSpec:
     """
     file = str(path)
     absolute = Path(os.path.abspath(Path(path).expanduser()))
-    text = _read_text(absolute, file)
+    text = read_utf8(absolute, file)
     document = _parse(text, file)
     spec = _validated(document, file, absolute.parent)
     _expand(document, spec, file, absolute.parent)
@@ -405,20 +406,6 @@ def resolved_dict(spec: ExperimentSpec) -> dict[str, Any]:
 
 
 # --- reading and parsing -------------------------------------------------------------------------------
-
-
-def _read_text(absolute: Path, file: str) -> str:
-    try:
-        raw = absolute.read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", file=file) from None
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror or err}", file=file) from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise InputError(f"not UTF-8 text (byte 0x{raw[err.start]:02x})", file=file, line=line) from None
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from relctl_core.errors import InputError
+from relctl_core.files import read_utf8
 from relctl_core.translation_cache import model_key
 
 
@@ -48,12 +49,7 @@ class FileBackend:
 def load_translation_file(path: Path) -> dict[str, str]:
     """query -> English from a .tsv/.csv (header: query, english) or .jsonl ({"query", "english"}) file."""
     table: dict[str, str] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not valid UTF-8 ({exc.reason})", file=path) from None
+    text = read_utf8(path, str(path))
     if path.suffix == ".jsonl":
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
