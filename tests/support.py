@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -66,3 +67,12 @@ def relctl_json(*args: str, env: dict[str, str] | None = None) -> object:
     done = relctl(*args, "--json", env=env)
     assert done.returncode == 0, done.stderr + done.stdout
     return json.loads(done.stdout)
+
+
+def experiment_rows(home: Path) -> int:
+    database = home / "relctl.db"
+    if not database.exists():
+        return 0
+    with sqlite3.connect(database) as conn:
+        tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
+        return sum(conn.execute(f"select count(*) from {t}").fetchone()[0] for t in ("experiments", "runs", "stages") if t in tables)

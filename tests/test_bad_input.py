@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.support import relctl
+from tests.support import experiment_rows, relctl
 
 GOOD_ROWS = [
     {"id": 1, "language": "es", "origin_query": "zapatillas running", "category_path": "shoes,sports shoes", "label": 1},
@@ -32,15 +31,6 @@ model:
 
 def write_rows(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-
-
-def experiment_rows(home: Path) -> int:
-    database = home / "relctl.db"
-    if not database.exists():
-        return 0
-    with sqlite3.connect(database) as conn:
-        tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
-        return sum(conn.execute(f"select count(*) from {t}").fetchone()[0] for t in ("experiments", "runs", "stages") if t in tables)
 
 
 def submit_fails(workdir: Path, env: dict[str, str], expected: str, *, spec_name: str = "experiment.yaml") -> str:

@@ -264,7 +264,7 @@ def status(experiment_id: int, as_json: bool) -> None:
                 "worker": s.worker_host,
                 "queue": s.queue,
                 "progress": progress_text(s) if s.status == "running" else "",
-                "seconds": round((s.finished_at - s.started_at).total_seconds(), 1) if s.finished_at and s.started_at else None,
+                "seconds": f"{(s.finished_at - s.started_at).total_seconds():.1f}" if s.finished_at and s.started_at else None,
                 "error": s.error,
             }
             for s in stages

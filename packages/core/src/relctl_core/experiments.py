@@ -79,6 +79,16 @@ def check_services(settings: Settings) -> None:
         raise InputError(f"cannot reach the broker {redact_url(settings.broker_url)}: {_first_line(exc)}", path="RELCTL_BROKER_URL") from None
 
 
+def check_backbones(settings: Settings, prepared: Prepared) -> None:
+    """With the embedded default the trainings run here: a model missing from this model store is
+    bad input now, not a failed training after the other stages ran."""
+    from relctl_core.modelstore import resolve_backbone
+
+    for stage in prepared.plan.stages.values():
+        if stage.kind == "train":
+            resolve_backbone(settings, stage.config["model"]["backbone"])
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
@@ -91,6 +101,8 @@ def submit(settings: Settings, path: str | Path, *, prepared: Prepared | None = 
     """
     prepared = prepared or prepare(path)
     check_services(settings)
+    if settings.embedded_broker:
+        check_backbones(settings, prepared)
     with session_scope(settings.database_url) as session:
         experiment_id = write_experiment(
             session, name=prepared.name, spec_path=str(prepared.path), spec_text=prepared.text, spec=prepared.spec, plan=prepared.plan

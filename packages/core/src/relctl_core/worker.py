@@ -9,9 +9,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from celery import Celery
 from celery.worker import WorkController
 
-from relctl_core.celery_app import get_app
+from relctl_core.celery_app import configure, get_app
+from relctl_core.settings import load_settings
 
 
 class _EmbeddedWorkController(WorkController):
@@ -30,13 +32,15 @@ def embedded_workers(groups: Sequence[tuple[Sequence[str], int]]) -> Iterator[li
     """Worker threads inside this process, one per (queues, concurrency) group, stopped on exit.
 
     `relctl run` gives trainings a worker of their own, so that one training never waits behind
-    cheap CPU stages, nor two trainings fight over the same cores."""
-    app = get_app()
-    app.loader.import_default_modules()
+    cheap CPU stages, nor two trainings fight over the same cores. Each worker gets an app of its
+    own: a worker narrows its app's queue selection to its queues, so two cannot share one."""
+    settings = load_settings()
     workers: list[_EmbeddedWorkController] = []
     threads: list[threading.Thread] = []
     try:
         for index, (queues, concurrency) in enumerate(g for g in groups if g[0]):
+            app = configure(Celery(f"relctl-run-{index}", set_as_current=False), settings)
+            app.loader.import_default_modules()
             worker = _EmbeddedWorkController(
                 app=app,
                 hostname=f"relctl-run-{os.getpid()}-{index}@{socket.gethostname()}",

@@ -1,0 +1,58 @@
+"""The embedded default: `relctl run` with no servers (filesystem broker, SQLite), in-process workers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tests.support import experiment_rows, relctl
+from tests.tiny_model import build_tiny_backbone
+
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo" / "data"
+
+SPEC = """\
+name: embedded
+data:
+  qi: {{train: data/qi_train.jsonl, max_rows: 160}}
+task: qi
+split: {{strategy: category-aware, folds: 4, train_folds: all}}
+model: {{backbone: {backbone}}}
+train: {{epochs: 1, batch_size: 16, max_length: 32}}
+sweep: {{model.lora.r: [2, 4]}}
+"""
+
+
+def test_run_executes_every_stage_in_process_and_ranks_the_sweep(tmp_path: Path, relctl_env: dict[str, str]) -> None:
+    work = tmp_path / "exp"
+    shutil.copytree(DEMO, work / "data")
+    build_tiny_backbone(work / "tiny", [work / "data" / "qi_train.jsonl"])
+    (work / "experiment.yaml").write_text(SPEC.format(backbone=work / "tiny"))
+
+    done = relctl("run", "experiment.yaml", env=relctl_env, cwd=work)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "experiment 1: done" in done.stdout
+    assert "leaderboard: f1@oof" in done.stdout
+
+    board = json.loads(relctl("leaderboard", "--json", env=relctl_env).stdout)
+    models = sorted(r["run"] for r in board["rows"] if r["kind"] == "model")
+    assert models == ["r=2", "r=4"]
+    assert all(r["folds"] == 4 for r in board["rows"])
+
+    status = json.loads(relctl("status", "1", "--json", env=relctl_env).stdout)
+    assert all(s["status"] == "done" for s in status["stages"])
+    assert {s["queue"] for s in status["stages"]} == {"cpu", "train.cpu"}
+
+    logs = relctl("logs", "1", env=relctl_env).stdout
+    assert "epoch 1 done" in logs and "started on" in logs
+
+
+def test_a_missing_store_model_is_bad_input_before_anything_runs(tmp_path: Path, relctl_env: dict[str, str]) -> None:
+    work = tmp_path / "exp"
+    shutil.copytree(DEMO, work / "data")
+    (work / "experiment.yaml").write_text(SPEC.format(backbone="multilingual-e5-small"))
+    env = {**relctl_env, "RELCTL_MODEL_STORE": str(tmp_path / "empty-store")}
+    done = relctl("run", "experiment.yaml", env=env, cwd=work)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "model.backbone: model 'multilingual-e5-small' is not installed" in " ".join(done.stderr.split())
+    assert experiment_rows(Path(relctl_env["RELCTL_HOME"])) == 0
