@@ -28,7 +28,8 @@ test: install
 	$(BIN)/python -m pytest
 
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/relctl models install multilingual-e5-small
+	$(BIN)/python bench/qc_sample.py
 
 clean:
 	rm -rf $(VENV) .relctl

@@ -56,3 +56,28 @@ def test_a_missing_store_model_is_bad_input_before_anything_runs(tmp_path: Path,
     assert done.returncode == 2, done.stdout + done.stderr
     assert "model.backbone: model 'multilingual-e5-small' is not installed" in " ".join(done.stderr.split())
     assert experiment_rows(Path(relctl_env["RELCTL_HOME"])) == 0
+
+
+def test_retry_reruns_only_the_failed_stages_here(tmp_path: Path, relctl_env: dict[str, str]) -> None:
+    work = tmp_path / "exp"
+    shutil.copytree(DEMO, work / "data")
+    broken = work / "tiny"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "bert"}')  # a model folder whose weights are missing
+    (work / "experiment.yaml").write_text(SPEC.format(backbone=broken).replace("sweep: {model.lora.r: [2, 4]}\n", ""))
+
+    failed = relctl("run", "experiment.yaml", env=relctl_env, cwd=work)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "relctl retry 1" in failed.stderr
+    before = {s["stage"]: s for s in json.loads(relctl("status", "1", "--json", env=relctl_env).stdout)["stages"]}
+    assert {s["status"] for k, s in before.items() if k.startswith("train")} == {"failed"}
+
+    build_tiny_backbone(broken, [work / "data" / "qi_train.jsonl"])
+    retried = relctl("retry", "1", env=relctl_env)
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    after = {s["stage"]: s for s in json.loads(relctl("status", "1", "--json", env=relctl_env).stdout)["stages"]}
+    assert all(s["status"] == "done" for s in after.values())
+    for name, stage in before.items():
+        # Finished stages are kept as they were; failed and waiting ones ran once more.
+        extra = 0 if stage["status"] == "done" else 1
+        assert after[name]["attempts"] == stage["attempts"] + extra, name
