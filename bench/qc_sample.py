@@ -31,7 +31,7 @@ def main() -> int:
     if done.returncode != 0:
         print(done.stdout[-4000:], done.stderr[-4000:], sep="\n")
         return done.returncode
-    board = json.loads(done.stdout[done.stdout.index('{\n  "metric"'):])
+    board = json.loads(done.stdout)
     rows = {r["run"]: r for r in board["rows"]}
     model = next(r for r in board["rows"] if r["kind"] == "model")
     lexical, everything = rows["baseline:lexical"], rows["baseline:all-relevant"]

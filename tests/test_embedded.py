@@ -29,12 +29,12 @@ def test_run_executes_every_stage_in_process_and_ranks_the_sweep(tmp_path: Path,
     build_tiny_backbone(work / "tiny", [work / "data" / "qi_train.jsonl"])
     (work / "experiment.yaml").write_text(SPEC.format(backbone=work / "tiny"))
 
-    done = relctl("run", "experiment.yaml", env=relctl_env, cwd=work)
+    done = relctl("run", "experiment.yaml", "--json", env=relctl_env, cwd=work)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "experiment 1: done" in done.stdout
-    assert "leaderboard: f1@oof" in done.stdout
-
-    board = json.loads(relctl("leaderboard", "--json", env=relctl_env).stdout)
+    assert "experiment 1: done" in done.stderr  # progress goes to stderr, so that stdout is the JSON alone
+    board = json.loads(done.stdout)
+    assert board == json.loads(relctl("leaderboard", "--json", env=relctl_env).stdout)
+    assert "leaderboard: f1@oof" in relctl("leaderboard", env=relctl_env).stdout
     models = sorted(r["run"] for r in board["rows"] if r["kind"] == "model")
     assert models == ["r=2", "r=4"]
     assert all(r["folds"] == 4 for r in board["rows"])

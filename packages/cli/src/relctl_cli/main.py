@@ -114,11 +114,11 @@ def submit(file: Path, wait: bool, as_json: bool) -> None:
     if as_json and not wait:
         emit_json({"experiment_id": experiment_id})
         return
-    console.print(f"submitted experiment [bold]{experiment_id}[/] to {redact_url(settings.broker_url)}")
+    (err_console if as_json else console).print(f"submitted experiment [bold]{experiment_id}[/] to {redact_url(settings.broker_url)}")
     if not wait:
         console.print(f"next: relctl status {experiment_id}   relctl logs {experiment_id} -f   relctl leaderboard --experiment {experiment_id}")
         return
-    final = watch(settings, experiment_id)
+    final = watch(settings, experiment_id, quiet_stdout=as_json)
     finish(settings, experiment_id, final, as_json)
 
 
@@ -149,9 +149,9 @@ def run(file: Path, concurrency: int, trainings: int, as_json: bool) -> None:
     groups = [([names.CPU_QUEUE, names.TRANSLATE_QUEUE], concurrency), (train_queues, trainings)]
     with embedded_workers(groups):
         experiment_id = submit_experiment(settings, file, prepared=prepared)
-        console.print(f"experiment [bold]{experiment_id}[/] running here (queues {', '.join(groups[0][0] + train_queues)})")
+        (err_console if as_json else console).print(f"experiment [bold]{experiment_id}[/] running here (queues {', '.join(groups[0][0] + train_queues)})")
         try:
-            final = watch(settings, experiment_id)
+            final = watch(settings, experiment_id, quiet_stdout=as_json)
         except KeyboardInterrupt:
             cancel_experiment(settings, experiment_id)
             err_console.print(f"experiment {experiment_id} cancelled; resume it with: relctl retry {experiment_id}")
@@ -179,15 +179,18 @@ def progress_text(stage: Stage) -> str:
     return ""
 
 
-def watch(settings: Settings, experiment_id: int, poll: float = 0.5) -> str:
-    """Follow an experiment until it ends: a line per stage change, a live bar per running stage."""
+def watch(settings: Settings, experiment_id: int, poll: float = 0.5, *, quiet_stdout: bool = False) -> str:
+    """Follow an experiment until it ends: a line per stage change, a live bar per running stage.
+
+    With quiet_stdout (--json) all of it goes to stderr, so that stdout holds the JSON alone."""
+    out = err_console if quiet_stdout else console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     seen: dict[int, str] = {}
     bars: dict[int, Any] = {}
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, transient=True, disable=not console.is_terminal,
+        console=out, transient=True, disable=not out.is_terminal,
     )
     with progress:
         while True:
@@ -213,7 +216,7 @@ def watch(settings: Settings, experiment_id: int, poll: float = 0.5) -> str:
                     progress.remove_task(bars.pop(stage.id))
             done_count = sum(1 for s in stages if s.status == DONE)
             if status in TERMINAL:
-                console.print(f"experiment {experiment_id}: {state(status)} ({done_count}/{len(stages)} stages done)")
+                out.print(f"experiment {experiment_id}: {state(status)} ({done_count}/{len(stages)} stages done)")
                 return status
             time.sleep(poll)
 
