@@ -22,7 +22,8 @@ METRICS = ("f1@0.5", "f1@oof", "roc_auc", "pr_auc")
 
 
 def main() -> int:
-    home = Path(tempfile.mkdtemp(prefix="relctl-bench-"))
+    # --home DIR re-uses a state folder: stages already computed there are served from the cache.
+    home = Path(sys.argv[sys.argv.index("--home") + 1]) if "--home" in sys.argv else Path(tempfile.mkdtemp(prefix="relctl-bench-"))
     env = {**os.environ, "RELCTL_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     env.setdefault("RELCTL_MODEL_STORE", str(BENCH.parent / ".relctl" / "models"))
     started = time.monotonic()

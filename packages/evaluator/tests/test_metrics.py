@@ -150,36 +150,46 @@ def test_every_fold_and_language_gets_every_metric_and_one_cv_aggregate() -> Non
     assert {record.fold for record in records.values()} == {0, 1, 2, None}
 
 
-def test_oof_threshold_of_a_fold_is_tuned_on_the_other_folds_only() -> None:
+def test_oof_threshold_of_a_half_is_tuned_on_the_other_half_of_its_fold_only() -> None:
     labels, probs, folds, languages = random_scored_rows(300, folds=3, seed=2)
     fold_of_row = np.array(folds)
     before = by_key(score_out_of_fold(labels=labels, probs=probs, folds=folds, languages=languages))
     for fold in (0, 1, 2):
-        others = fold_of_row != fold
-        expected = best_f1_threshold(labels[others], probs[others])
-        assert before[(fold, None, "threshold@oof")].value == expected
+        rows = np.flatnonzero(fold_of_row == fold)
+        halves = [best_f1_threshold(labels[half], probs[half]) for half in (rows[1::2], rows[::2])]
+        assert before[(fold, None, "threshold@oof")].value == pytest.approx(np.mean(halves))
 
-    # Make fold 0's probs say the opposite: fold 0's threshold must not move, fold 1's (tuned on 0 and 2) must.
+    # Make the even half of fold 0 say the opposite: the odd half's threshold (tuned on it) moves, the
+    # threshold the even half is scored at does not, and no other fold moves.
     changed = probs.copy()
-    in_fold_0 = fold_of_row == 0
-    changed[in_fold_0] = np.where(labels[in_fold_0] == 1, 0.05, 0.95)
+    even_half = np.flatnonzero(fold_of_row == 0)[::2]
+    changed[even_half] = np.where(labels[even_half] == 1, 0.05, 0.95)
     after = by_key(score_out_of_fold(labels=labels, probs=changed, folds=folds, languages=languages))
-    assert after[(0, None, "threshold@oof")].value == before[(0, None, "threshold@oof")].value
-    assert after[(1, None, "threshold@oof")].value != before[(1, None, "threshold@oof")].value
-    assert after[(0, None, "f1@oof")].value != before[(0, None, "f1@oof")].value
+    odd_half = np.flatnonzero(fold_of_row == 0)[1::2]
+    assert best_f1_threshold(labels[odd_half], changed[odd_half]) == best_f1_threshold(labels[odd_half], probs[odd_half])
+    assert after[(0, None, "threshold@oof")].value != before[(0, None, "threshold@oof")].value
+    for fold in (1, 2):
+        assert after[(fold, None, "threshold@oof")].value == before[(fold, None, "threshold@oof")].value
+        assert after[(fold, None, "f1@oof")].value == before[(fold, None, "f1@oof")].value
 
 
 def test_scores_at_the_oof_threshold_are_those_of_binary_metrics_at_it() -> None:
     labels, probs, folds, languages = random_scored_rows(300, folds=3, seed=3)
     records = by_key(score_out_of_fold(labels=labels, probs=probs, folds=folds, languages=languages))
+    fold_rows = np.flatnonzero(np.array(folds) == 1)
+    even, odd = fold_rows[::2], fold_rows[1::2]
+    row_threshold = np.empty(len(probs))
+    row_threshold[even] = best_f1_threshold(labels[odd], probs[odd])
+    row_threshold[odd] = best_f1_threshold(labels[even], probs[even])
     rows = (np.array(folds) == 1) & (np.array(languages) == "ja")
-    threshold = records[(1, None, "threshold@oof")].value
-    # A language is scored at its fold's threshold, not one tuned for it.
-    assert records[(1, "ja", "threshold@oof")].value == threshold
-    expected = binary_metrics(labels[rows], probs[rows], threshold)
+    # A language is scored at its fold's thresholds, not ones tuned for it.
+    assert records[(1, "ja", "threshold@oof")].value == records[(1, None, "threshold@oof")].value
+    predicted = probs[rows] >= row_threshold[rows]
+    truth = labels[rows] == 1
+    true_positives = int(np.sum(predicted & truth))
+    assert records[(1, "ja", "f1@oof")].value == pytest.approx(2 * true_positives / (predicted.sum() + truth.sum()))
     at_half = binary_metrics(labels[rows], probs[rows])
     for key in ("f1", "precision", "recall"):
-        assert records[(1, "ja", f"{key}@oof")].value == pytest.approx(expected[key])
         assert records[(1, "ja", f"{key}@0.5")].value == pytest.approx(at_half[key])
     for key in ("roc_auc", "pr_auc", "positive_rate", "rows"):
         assert records[(1, "ja", key)].value == pytest.approx(at_half[key])

@@ -92,11 +92,11 @@ def score_out_of_fold(
 
     The four sequences are aligned over the validation rows of the folds that were trained (which may be
     a subset of the split's folds). For each fold, overall (``language=None``) and per language, this
-    emits the scores at 0.5, the ranking scores, and the scores at ``threshold@oof``: a threshold tuned
-    with ``best_f1_threshold`` on the other scored folds' rows only, so no row is scored with a
-    threshold tuned on itself. A language is scored at its fold's threshold, not one of its own. With a
-    single scored fold its rows are cross-fitted in two halves (alternate rows); each half is scored at
-    the threshold tuned on the other, and ``threshold@oof`` reports the mean of the two.
+    emits the scores at 0.5, the ranking scores, and the scores at ``threshold@oof``: each fold is
+    cross-fitted in two halves (alternate rows), each half scored at the threshold tuned with
+    ``best_f1_threshold`` on the other half, so no row is scored with a threshold tuned on itself;
+    ``threshold@oof`` reports the mean of the two. A language is scored at its fold's thresholds, not
+    ones of its own.
 
     Then one CV aggregate (``fold=None``) per name, overall and per language: the mean over the folds
     where the value is defined (AUCs are NaN on a one-class fold), ``std`` the sample standard deviation
@@ -138,26 +138,26 @@ def _group_scores(
 def _cross_fitted_thresholds(
     truth: np.ndarray, prob: np.ndarray, fold_of_row: np.ndarray
 ) -> tuple[np.ndarray, dict[int, float]]:
-    """Each row's threshold, tuned on rows of other folds (or the other half of a lone fold)."""
+    """Each row's threshold, tuned on the other half of its own fold.
+
+    Each fold is scored by its own fold model, and fold models are calibrated differently (on small
+    data wildly so): a threshold tuned on another fold's predictions measures that mismatch rather
+    than the model. So each fold is cross-fitted in two halves (alternate rows): each half is scored
+    at the threshold tuned on the other half of the same model's predictions.
+    """
     row_threshold = np.empty(prob.size)
     fold_threshold: dict[int, float] = {}
-    scored_folds = [int(fold) for fold in np.unique(fold_of_row)]
-    if len(scored_folds) == 1:
-        if prob.size < 2:
-            raise InputError(
-                "a single scored fold needs at least 2 rows to cross-fit a threshold", path="probs"
-            )
-        even = np.arange(prob.size) % 2 == 0
+    for fold in (int(f) for f in np.unique(fold_of_row)):
+        rows = np.flatnonzero(fold_of_row == fold)
+        if rows.size < 2:
+            raise InputError(f"fold {fold} needs at least 2 scored rows to cross-fit a threshold", path="probs")
+        even = rows[::2]
+        odd = rows[1::2]
         half_thresholds = []
-        for scored, tuning in ((even, ~even), (~even, even)):
+        for scored, tuning in ((even, odd), (odd, even)):
             half_thresholds.append(best_f1_threshold(truth[tuning], prob[tuning]))
             row_threshold[scored] = half_thresholds[-1]
-        fold_threshold[scored_folds[0]] = float(np.mean(half_thresholds))
-        return row_threshold, fold_threshold
-    for fold in scored_folds:
-        in_fold = fold_of_row == fold
-        fold_threshold[fold] = best_f1_threshold(truth[~in_fold], prob[~in_fold])
-        row_threshold[in_fold] = fold_threshold[fold]
+        fold_threshold[fold] = float(np.mean(half_thresholds))
     return row_threshold, fold_threshold
 
 
