@@ -6,7 +6,6 @@ import os
 import secrets
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -51,11 +50,3 @@ def test_postgresql_upgrade_creates_the_model_schema(skip_or_fail) -> None:
         get_engine(url).dispose()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.mark.parametrize("statuses", [["done", "done"], ["done", "running"], ["failed", "pending"], ["cancelled", "done"]])
-def test_combined_status(statuses: list[str]) -> None:
-    from relctl_core.pipeline import _combined_status
-
-    expected = {("done", "done"): "done", ("done", "running"): "running", ("failed", "pending"): "failed", ("cancelled", "done"): "cancelled"}
-    assert _combined_status(statuses) == expected[tuple(statuses)]

@@ -10,7 +10,6 @@ from sqlalchemy import delete
 
 from relctl_core.db import Experiment, session_scope
 from relctl_core.errors import InputError
-from relctl_core.migrate import ensure_schema
 from relctl_core.pipeline import advance, write_experiment
 from relctl_core.settings import Settings, redact_url
 from relctl_core.stages import TASK_CODES, Plan, plan_experiment
@@ -61,11 +60,10 @@ def prepare(path: str | Path) -> Prepared:
 def check_services(settings: Settings) -> None:
     """Fail fast, as bad input, when the run database or the broker cannot be reached."""
     from relctl_core.celery_app import get_app
+    from relctl_core.migrate import ensure_schema
 
     try:
         ensure_schema(settings.database_url)
-    except InputError:
-        raise
     except Exception as exc:
         if type(exc).__module__.startswith("sqlalchemy"):
             raise InputError(f"cannot use the run database {redact_url(settings.database_url)}: {_first_line(exc)}", path="RELCTL_DATABASE_URL") from None

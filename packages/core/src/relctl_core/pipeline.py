@@ -170,7 +170,8 @@ def send_stage(stage: Stage) -> str:
     from relctl_core.celery_app import get_app
 
     gpu = stage.config.get("gpu", "cpu")
-    result = get_app().send_task(stage.task_name, kwargs={"stage_id": stage.id, "gpu": gpu}, queue=stage.queue)
+    # No queue here: the routing table in celery_app decides, from the task name and the gpu keyword.
+    result = get_app().send_task(stage.task_name, kwargs={"stage_id": stage.id, "gpu": gpu})
     return str(result.id)
 
 

@@ -10,7 +10,6 @@ import click
 from relctl_core.data import clean_examples, file_sha256, load_examples
 from relctl_core.db import DONE, Experiment, Metric, Run, Stage, session_scope
 from relctl_core.errors import InputError
-from relctl_core.experiments import check_services
 from relctl_core.settings import load_settings
 from relctl_core.translation_cache import lookup, model_key
 from sqlalchemy import select
@@ -30,6 +29,8 @@ def predict(run_id: int, input_file: Path, output_file: Path, threshold: float |
     Example:
       relctl predict 7 --input test_QC.txt --output submission.csv
     """
+    from relctl_core.experiments import check_services
+
     from relctl_trainer.inputs import build_query_text
     from relctl_trainer.predict import predict_probs
 
