@@ -37,3 +37,32 @@ def test_every_task_name_has_a_route_and_unknown_ones_fail() -> None:
 def test_combined_status(statuses: list[str]) -> None:
     expected = {("done", "done"): "done", ("done", "running"): "running", ("failed", "pending"): "failed", ("cancelled", "done"): "cancelled"}
     assert _combined_status(statuses) == expected[tuple(statuses)]
+
+
+def test_sweep_runs_share_ingest_and_split_and_baselines_are_planned_once_per_task(tmp_path) -> None:
+    from relctl_core.spec import expand_runs, load_spec
+    from relctl_core.stages import plan_experiment
+
+    for name in ("qc.jsonl", "qi.jsonl"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "experiment.yaml").write_text(
+        "name: plan\n"
+        "data: {qc: {train: qc.jsonl}, qi: {train: qi.jsonl}}\n"
+        "split: {folds: 3, train_folds: [0, 2]}\n"
+        "sweep: {task: [qc, qi], train.lr: [0.001, 0.0001]}\n"
+    )
+    runs = expand_runs(load_spec(tmp_path / "experiment.yaml"))
+    files = {str(tmp_path / n): {"path": str(tmp_path / n), "sha256": n} for n in ("qc.jsonl", "qi.jsonl")}
+    plan = plan_experiment(runs, files)
+    kinds: dict[str, int] = {}
+    for stage in plan.stages.values():
+        kinds[stage.kind] = kinds.get(stage.kind, 0) + 1
+    # 4 model runs x 2 folds trained; 2 baselines x 2 tasks x 2 folds; an evaluate per run.
+    assert kinds == {"ingest": 2, "split": 2, "train": 8, "evaluate": 8, "baseline": 8}
+    assert sorted((r.kind, r.task) for r in plan.runs).count(("baseline", "QC")) == 2
+    for stage in plan.stages.values():
+        for dependency in stage.depends_on:
+            assert list(plan.stages).index(dependency) < list(plan.stages).index(stage.key), "dependencies come first"
+        if stage.kind == "train":
+            assert stage.config["fold"] in (0, 2)
+            assert [plan.stages[d].kind for d in stage.depends_on] == ["ingest", "split"]
