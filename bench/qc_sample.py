@@ -1,8 +1,9 @@
 """Benchmark: relctl's model against both baselines on the real QC sample, same folds, one run.
 
-Runs `relctl run bench/qc_sample.yaml` in a fresh RELCTL_HOME, then prints F1 at 0.5, F1 at the
-out-of-fold threshold and ROC-AUC of the model beside the lexical and "all relevant" baselines, with
-the margins, and writes them to bench/RESULTS.md.
+Runs `relctl run bench/qc_sample.yaml` in a fresh RELCTL_HOME (or `--home DIR`), then prints F1 at
+0.5, F1 at the out-of-fold threshold and ROC-AUC of the model beside the lexical and "all relevant"
+baselines, with the margins, as a Markdown table for bench/RESULTS.md; the raw leaderboard rows go
+to bench/qc_sample.last.json.
 """
 
 from __future__ import annotations
