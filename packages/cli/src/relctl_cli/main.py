@@ -46,6 +46,11 @@ def experiment_or_fail(session: Any, experiment_id: int) -> Experiment:
     return experiment
 
 
+def experiment_with_stages(session: Any, experiment_id: int) -> tuple[Experiment, list[Stage]]:
+    experiment = experiment_or_fail(session, experiment_id)
+    return experiment, list(session.scalars(select(Stage).where(Stage.experiment_id == experiment_id).order_by(Stage.id)))
+
+
 @click.group(cls=RelctlGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="relctl")
 def cli() -> None:
@@ -195,8 +200,7 @@ def watch(settings: Settings, experiment_id: int, poll: float = 0.5, *, quiet_st
     with progress:
         while True:
             with session_scope(settings.database_url) as session:
-                experiment = experiment_or_fail(session, experiment_id)
-                stages = session.scalars(select(Stage).where(Stage.experiment_id == experiment_id).order_by(Stage.id)).all()
+                experiment, stages = experiment_with_stages(session, experiment_id)
                 status = experiment.status
             for stage in stages:
                 if seen.get(stage.id) != stage.status:
@@ -255,8 +259,7 @@ def status(experiment_id: int, as_json: bool) -> None:
     """
     settings = settings_with_schema()
     with session_scope(settings.database_url) as session:
-        experiment = experiment_or_fail(session, experiment_id)
-        stages = session.scalars(select(Stage).where(Stage.experiment_id == experiment_id).order_by(Stage.id)).all()
+        experiment, stages = experiment_with_stages(session, experiment_id)
         rows = [
             {
                 "id": s.id,
@@ -403,8 +406,7 @@ def show(experiment_id: int, as_json: bool) -> None:
     """
     settings = settings_with_schema()
     with session_scope(settings.database_url) as session:
-        experiment = experiment_or_fail(session, experiment_id)
-        stages = session.scalars(select(Stage).where(Stage.experiment_id == experiment_id).order_by(Stage.id)).all()
+        experiment, stages = experiment_with_stages(session, experiment_id)
         runs = session.scalars(select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id)).all()
         detail: dict[str, Any] = {
             "experiment_id": experiment.id,
