@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from relctl_trainer.testing import build_tiny_backbone as build_toy_backbone
+
 COLOURS = ["red", "blue", "green", "black", "white", "pink"]
 ITEMS = ["shoes", "boots", "lamp", "sofa", "phone", "cable", "hat", "scarf"]
 # Targets made of RELEVANT_WORDS are relevant whatever the query says: a signal that a tiny
@@ -16,40 +18,11 @@ ITEMS = ["shoes", "boots", "lamp", "sofa", "phone", "cable", "hat", "scarf"]
 RELEVANT_WORDS = ["footwear", "apparel", "garden"]
 IRRELEVANT_WORDS = ["toys", "tools", "books"]
 FILLER = ["and", "for", "with", "kids", "men", "women", "sale", "new"]
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
 
 
 def build_tiny_backbone(directory: Path) -> Path:
     """A random 2-layer BERT (hidden 32) and a word-level tokenizer over the toy vocabulary."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    words = SPECIALS + COLOURS + ITEMS + RELEVANT_WORDS + IRRELEVANT_WORDS + FILLER + ["-"]
-    vocab = {word: index for index, word in enumerate(words)}
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
-    )
-    PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
-    ).save_pretrained(directory)
-    config = BertConfig(
-        vocab_size=len(words),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    generator_state = torch.get_rng_state()
-    torch.manual_seed(0)
-    BertModel(config, add_pooling_layer=False).save_pretrained(directory)
-    torch.set_rng_state(generator_state)
-    return directory
+    return build_toy_backbone(directory, COLOURS + ITEMS + RELEVANT_WORDS + IRRELEVANT_WORDS + FILLER, max_positions=64)
 
 
 def build_tiny_decoder(directory: Path) -> Path:
