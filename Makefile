@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 PACKAGES := packages/core packages/translator packages/splitter packages/trainer packages/evaluator packages/cli
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-translate clean
 
 # torch is pinned to 2.13.0 first: an open range would pull several GB of CUDA wheels.
 $(VENV)/.installed: $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
@@ -24,12 +24,19 @@ demo: install
 
 test: install
 	$(BIN)/relctl models install multilingual-e5-small
+	$(BIN)/relctl models install gemma-3-270m
 	$(BIN)/ruff check packages tests bench
 	$(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/relctl models install multilingual-e5-small
 	$(BIN)/python bench/qc_sample.py
+
+# The translator: speed against the naive loop and a cached pass, then chrF per language on the reference set.
+bench-translate: install
+	$(BIN)/relctl models install gemma-3-270m
+	$(BIN)/python bench/translate_speed.py
+	$(BIN)/python bench/translation_quality.py
 
 clean:
 	rm -rf $(VENV) .relctl

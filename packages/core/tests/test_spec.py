@@ -101,7 +101,7 @@ baselines: false
             "backend": "file",
             "model": None,
             "path": str(workdir / "en.tsv"),
-            "batch_size": 16,
+            "batch_size": 64,
         },
         "split": {"strategy": "random", "folds": 4, "train_folds": "all", "category_depth": 3, "seed": 42},
         "model": {

@@ -270,6 +270,7 @@ def status(experiment_id: int, as_json: bool) -> None:
                 "worker": s.worker_host,
                 "queue": s.queue,
                 "progress": progress_text(s) if s.status == "running" else "",
+                "last_progress": s.progress,  # the stage's last report (done/total and rate), kept after it ends
                 "seconds": f"{(s.finished_at - s.started_at).total_seconds():.1f}" if s.finished_at and s.started_at else None,
                 "error": s.error,
             }
@@ -419,7 +420,15 @@ def show(experiment_id: int, as_json: bool) -> None:
             "runs": [{"id": r.id, "name": r.name, "kind": r.kind, "task": r.task, "status": r.status} for r in runs],
             "datasets": [{"stage": s.label, **(s.output or {}).get("summary", {})} for s in stages if s.kind == "ingest" and s.output],
             "splits": [{"stage": s.label, **{k: v for k, v in (s.output or {}).get("audit", {}).items() if k != "folds"}} for s in stages if s.kind == "split" and s.output],
-            "translations": [{"stage": s.label, **(s.output or {}).get("summary", {})} for s in stages if s.kind == "translate" and s.output],
+            "translations": [
+                {
+                    "stage": s.label,
+                    **(s.output or {}).get("summary", {}),
+                    "chrf": {lang: q["chrf"] for lang, q in (s.output or {}).get("quality", {}).items()},
+                }
+                for s in stages
+                if s.kind == "translate" and s.output
+            ],
             "example_inputs": example_inputs(settings, stages),
         }
     if as_json:
@@ -435,6 +444,8 @@ def show(experiment_id: int, as_json: bool) -> None:
             f"  {t['stage']}: {t.get('unique_queries')} unique queries: {t.get('translated')} translated, "
             f"{t.get('cached')} from the cache, {t.get('english_passthrough')} already English, {t.get('failed')} failed"
         )
+        if t["chrf"]:
+            console.print("    chrF on the reference set: " + ", ".join(f"{lang} {v:.1f}" for lang, v in t["chrf"].items()))
     console.print(table("runs", ["id", "name", "kind", "task", "status"], [list(r.values()) for r in detail["runs"]], states="status"))
     if detail["example_inputs"]:
         console.print(table("example model inputs (query side | target side)", ["query", "target"], [[e["query_text"], e["target_text"]] for e in detail["example_inputs"]]))
@@ -460,8 +471,9 @@ def example_inputs(settings: Settings, stages: list[Stage], count: int = 5) -> l
 def leaderboard_command(experiment_id: int | None, task: str | None, metric: str, by: str | None, as_json: bool) -> None:
     """Rank finished runs by the cross-validation mean of a metric, baselines beside the models.
 
-    F1@oof is scored at a threshold tuned on the other folds' out-of-fold predictions, never on
-    the rows it scores.
+    F1@oof is scored at a threshold cross-fitted within each fold (tuned on the other half of the
+    fold's out-of-fold predictions), never on the rows it scores. With --by language, a chrF column
+    shows the experiment's translator on the reference set in that language, where it was measured.
 
     \b
     Examples:
@@ -483,6 +495,7 @@ def print_leaderboard(settings: Settings, *, experiment_id: int | None, task: st
         return
     columns = ["experiment", "run", "task"] + (["language"] if by_language else []) + ["mean", "std", "folds"]
     extra = [m for m in ("f1@0.5", "f1@oof", "roc_auc", "pr_auc") if m != metric]
+    extra += ["chrf"] if by_language and any("chrf" in r for r in rows) else []
     body = []
     for r in rows:
         name = f"[dim]{r['run']}[/]" if r["kind"] == "baseline" else r["run"]

@@ -45,9 +45,11 @@ def task_modules() -> list[str]:
 def broker_options(settings: Settings) -> dict[str, Any]:
     if settings.embedded_broker:
         folder = settings.broker_folder
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         return {
+            # The exchange tables too, or kombu writes them to a `control` folder in whatever the cwd is.
+            "control_folder": str(folder / "control"),
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),

@@ -81,10 +81,15 @@ def check_backbones(settings: Settings, prepared: Prepared) -> None:
     """With the embedded default the trainings run here: a model missing from this model store is
     bad input now, not a failed training after the other stages ran."""
     from relctl_core.modelstore import resolve_backbone
+    from relctl_core.spec import DEFAULT_TRANSLATION_MODELS
 
     for stage in prepared.plan.stages.values():
         if stage.kind == "train":
             resolve_backbone(settings, stage.config["model"]["backbone"])
+        if stage.kind == "translate" and stage.config["backend"] in ("causal-lm", "seq2seq"):
+            model = stage.config.get("model") or DEFAULT_TRANSLATION_MODELS.get(stage.config["backend"])
+            if model:
+                resolve_backbone(settings, model, path="translation.model")
 
 
 def _first_line(exc: BaseException) -> str:

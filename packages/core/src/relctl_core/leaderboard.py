@@ -57,8 +57,23 @@ def leaderboard(
         if m.name in SHOWN:
             row[m.name] = m.value
     ranked = [r for r in rows.values() if "mean" in r]
+    if by_language and ranked:
+        chrf = translation_quality(session, {r["experiment_id"] for r in ranked})
+        for row in ranked:
+            value = chrf.get((row["experiment_id"], row["task"], row["language"]))
+            if value is not None:
+                row["chrf"] = value
     ranked.sort(key=lambda r: (r["task"], r["language"] or "", -(r["mean"] if r["mean"] is not None else float("-inf"))))
     return ranked
+
+
+def translation_quality(session: Session, experiment_ids: set[int]) -> dict[tuple[int, str, str], float]:
+    """(experiment, task, language) -> chrF of the experiment's translator on the reference set, where its
+    translate stage measured one: per-language relevance beside per-language translation quality."""
+    query = select(Metric.experiment_id, Metric.task, Metric.language, Metric.value).where(
+        Metric.name == "translation.chrf", Metric.run_id.is_(None), Metric.experiment_id.in_(experiment_ids)
+    )
+    return {(e, (t or "").upper(), lang): v for e, t, lang, v in session.execute(query) if lang is not None}
 
 
 def f1avg(rows: list[dict[str, Any]], session: Session) -> list[dict[str, Any]]:

@@ -60,16 +60,16 @@ def install(settings: Settings, name: str, *, force: bool = False) -> tuple[dict
     return {**info, "path": str(target)}, True
 
 
-def resolve_backbone(settings: Settings, backbone: str) -> str:
-    """A model-store name, a local folder or a hub id -> what from_pretrained() takes."""
+def resolve_backbone(settings: Settings, backbone: str, *, path: str = "model.backbone") -> str:
+    """A model-store name, a local folder or a hub id -> what from_pretrained() takes; errors name `path`."""
     stored = settings.model_store / backbone
     if (stored / INFO_FILE).is_file():
         return str(stored)
     if backbone in providers():
-        raise InputError(f"model '{backbone}' is not installed: run `relctl models install {backbone}`", path="model.backbone")
+        raise InputError(f"model '{backbone}' is not installed: run `relctl models install {backbone}`", path=path)
     local = Path(backbone).expanduser()
     if local.is_dir():
         if not (local / "config.json").is_file():
-            raise InputError(f"{local} is not a model folder (no config.json)", path="model.backbone")
+            raise InputError(f"{local} is not a model folder (no config.json)", path=path)
         return str(local.resolve())
     return backbone

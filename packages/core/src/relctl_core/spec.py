@@ -125,6 +125,10 @@ class CleaningSpec(_Section):
     drop_empty: bool = Field(True, description="Drop rows whose query is empty after cleaning.")
 
 
+# The model a neural translation backend uses when translation.model is not given (a model-store name).
+DEFAULT_TRANSLATION_MODELS = {"causal-lm": "gemma-3-270m"}
+
+
 class TranslationSpec(_Section):
     """Translation augmentation: what the model reads, and which backend translates queries to English.
 
@@ -139,14 +143,17 @@ class TranslationSpec(_Section):
         "identity", description="Translation backend."
     )
     model: str | None = Field(
-        None, description="The backend's model: a model-store name, a local folder or a hub id."
+        None,
+        validate_default=True,
+        description="The backend's model: a model-store name, a local folder or a hub id "
+        "(causal-lm: gemma-3-270m when not given; seq2seq: required).",
     )
     path: Path | None = Field(
         None,
         validate_default=True,
         description="The file backend's TSV or JSONL of query -> English; relative to the spec file's folder.",
     )
-    batch_size: int = Field(16, gt=0, description="Queries per translation batch.")
+    batch_size: int = Field(64, gt=0, description="Queries per translation batch (a neural backend decodes them together).")
 
     @field_validator("mode")
     @classmethod
@@ -154,6 +161,13 @@ class TranslationSpec(_Section):
         if mode != "orig" and info.data.get("enabled") is False:
             raise ValueError(f"'{mode}' needs translation.enabled: true")
         return mode
+
+    @field_validator("model")
+    @classmethod
+    def check_seq2seq_model(cls, model: str | None, info: ValidationInfo) -> str | None:
+        if model is None and info.data.get("backend") == "seq2seq":
+            raise ValueError("required when backend is seq2seq (a local folder or hub id, e.g. google/madlad400-3b-mt)")
+        return model
 
     @field_validator("path")
     @classmethod

@@ -103,6 +103,7 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
                             "backend": translation.backend,
                             "model": translation.model,
                             "file": data_files[str(translation.path)] if translation.path else None,
+                            "batch_size": translation.batch_size,
                         },
                         [ingest],
                     )

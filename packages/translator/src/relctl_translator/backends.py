@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 from relctl_core.errors import InputError
 from relctl_core.files import read_utf8
+from relctl_core.modelstore import INFO_FILE, resolve_backbone
+from relctl_core.settings import Settings, load_settings
+from relctl_core.spec import DEFAULT_TRANSLATION_MODELS
+from relctl_core.stages import stable_hash
 from relctl_core.translation_cache import model_key
 
 
@@ -74,11 +80,92 @@ def load_translation_file(path: Path) -> dict[str, str]:
     return table
 
 
-def make_backend(backend: str, model: str | None, file: dict[str, str] | None) -> Backend:
+class ApertiumBackend:
+    """Spanish -> English with Apertium's rule-based `spa-eng` pair (Debian: apertium-eng-spa), when installed.
+
+    Rows in other languages fail (None): they keep their text and are counted, as any failure is.
+    """
+
+    name = "apertium"
+    pair = "spa-eng"
+
+    def __init__(self) -> None:
+        self.binary = shutil.which("apertium")
+        if self.binary is None:
+            raise InputError(
+                "the apertium backend needs Apertium's spa-eng pair: apt-get install apertium-eng-spa",
+                path="translation.backend",
+            )
+        self.model = f"apertium:{self.pair}"
+
+    def translate(self, texts: Sequence[str], languages: Sequence[str]) -> list[str | None]:
+        spanish = [i for i, lang in enumerate(languages) if lang == "es"]
+        out: list[str | None] = [None] * len(texts)
+        if not spanish:
+            return out
+        # One text a line in, one a line out; `-u` leaves unknown words unmarked (no '*' before them).
+        lines = self._run("\n".join(texts[i].replace("\n", " ") for i in spanish))
+        if lines is not None and len(lines) == len(spanish):
+            for i, line in zip(spanish, lines, strict=True):
+                out[i] = line.strip() or None
+            return out
+        for i in spanish:  # the line count did not match: translate the rows one by one
+            single = self._run(texts[i])
+            out[i] = single[0].strip() if single else None
+        return out
+
+    def _run(self, text: str) -> list[str] | None:
+        done = subprocess.run(
+            [str(self.binary), "-u", self.pair], input=text, capture_output=True, text=True, timeout=600, check=False
+        )
+        return done.stdout.rstrip("\n").split("\n") if done.returncode == 0 else None
+
+
+def make_backend(
+    backend: str,
+    model: str | None,
+    file: dict[str, str] | None,
+    *,
+    settings: Settings | None = None,
+    batch_size: int = 16,
+    device: str | None = None,
+) -> Backend:
+    """The backend a translation config names, loaded and ready (a neural model is loaded here)."""
     if backend == "identity":
         return IdentityBackend()
     if backend == "file":
         if not file:
             raise InputError("the file backend needs translation.path", path="translation.path")
         return FileBackend(file)
-    raise InputError(f"translation backend '{backend}' is not available in this version of relctl-translator", path="translation.backend")
+    if backend == "apertium":
+        return ApertiumBackend()
+    if backend in ("causal-lm", "seq2seq"):
+        name = model or DEFAULT_TRANSLATION_MODELS.get(backend)
+        if not name:
+            raise InputError(f"the {backend} backend needs translation.model (a local folder or hub id)", path="translation.model")
+        where = resolve_backbone(settings or load_settings(), name, path="translation.model")
+        key = model_identity(name, where)
+        if backend == "causal-lm":
+            from relctl_translator.causal_lm import CausalLMBackend, prompt_prefix
+
+            key += f"|prompt@{stable_hash(prompt_prefix())[:8]}"  # a new prompt must not serve old answers
+            return CausalLMBackend(where, model_key=key, batch_size=batch_size, device=device)
+        from relctl_translator.seq2seq import Seq2SeqBackend
+
+        return Seq2SeqBackend(where, model_key=key, batch_size=batch_size, device=device)
+    raise InputError(f"unknown translation backend '{backend}'", path="translation.backend")
+
+
+def model_identity(name: str, where: str) -> str:
+    """What names a model's outputs in the translation cache: a store model by its recorded weights hash,
+    a local folder by its config and weight files (name and size), a hub id by itself."""
+    folder = Path(where)
+    info = folder / INFO_FILE
+    if info.is_file():
+        recorded = json.loads(info.read_text())
+        return f"{name}@{str(recorded.get('weights_sha256') or recorded.get('source', ''))[:12]}"
+    if folder.is_dir():
+        parts = [(folder / "config.json").read_text() if (folder / "config.json").is_file() else ""]
+        parts += [f"{f.name}:{f.stat().st_size}" for f in sorted(folder.iterdir()) if f.suffix in (".safetensors", ".bin")]
+        return f"{folder.name}@{stable_hash(parts)[:12]}"
+    return name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -14,6 +15,7 @@ from relctl_core.stages import stable_hash
 
 from relctl_translator import __version__
 from relctl_translator.backends import make_backend
+from relctl_translator.quality import reference_quality
 from relctl_translator.translate import translate_queries
 
 
@@ -23,27 +25,53 @@ def translate_dataset(ctx: StageContext) -> dict[str, Any]:
     examples = read_examples(ctx.path(dataset["artifacts"]["train"]))
     if "test" in dataset["artifacts"]:
         examples += read_examples(ctx.path(dataset["artifacts"]["test"]))
-    backend = make_backend(cfg["backend"], cfg.get("model"), cfg.get("file"))
-    started = time.monotonic()
+    batch_size = int(cfg.get("batch_size") or 16)
+    loading = time.monotonic()
+    backend = make_backend(cfg["backend"], cfg.get("model"), cfg.get("file"), settings=ctx.settings, batch_size=batch_size)
+    if cfg["backend"] not in ("identity", "file"):
+        ctx.log(f"loaded {backend.name} model {backend.model} in {time.monotonic() - loading:.1f}s")
 
-    def on_progress(done: int, total: int) -> None:
-        rate = done / max(time.monotonic() - started, 1e-9)
-        ctx.progress({"done": done, "total": total, "rate": round(rate, 1), "unit": "queries"})
+    def progress_of(what: str) -> Callable[[int, int], None]:
+        started = time.monotonic()
+
+        def report(done: int, total: int) -> None:
+            rate = done / max(time.monotonic() - started, 1e-9)
+            ctx.progress({"done": done, "total": total, "rate": round(rate, 2), "unit": what})
+
+        return report
 
     english, summary = translate_queries(
         ctx.settings.database_url,
         backend,
         [e.query for e in examples],
         [e.language for e in examples],
-        on_progress=on_progress,
+        batch_size=batch_size,
+        on_progress=progress_of("queries"),
     )
     table_file = ctx.work_dir / "english.json"
     write_json(table_file, english)
+    failures = ", ".join(f"{lang} {n}" for lang, n in summary.failed_by_language.items())
     ctx.log(
         f"translated {summary.translated} new queries with {backend.name}, {summary.cached} from the cache, "
-        f"{summary.english_passthrough} already English, {summary.failed} failed (kept as written)"
+        f"{summary.english_passthrough} already English, {summary.failed} failed (kept as written"
+        + (f": {failures})" if failures else ")")
     )
-    return {"hash": stable_hash(english), "artifacts": {"english": ctx.relative(table_file)}, "summary": asdict(summary)}
+    output: dict[str, Any] = {
+        "hash": stable_hash(english),
+        "artifacts": {"english": ctx.relative(table_file)},
+        "summary": asdict(summary),
+    }
+    if cfg["backend"] != "file":  # a user's file holds their own queries, not the reference set's
+        quality = reference_quality(
+            ctx.settings.database_url, backend, batch_size=batch_size, on_progress=progress_of("reference queries")
+        )
+        output["quality"] = quality
+        output["metrics"] = [
+            {"name": "translation.chrf", "language": language, "value": q["chrf"], "n": q["rows"]}
+            for language, q in quality.items()
+        ]
+        ctx.log("chrF on the reference set: " + ", ".join(f"{lang} {q['chrf']:.1f}" for lang, q in quality.items()))
+    return output
 
 
 @shared_task(name=names.TRANSLATE, bind=True)
