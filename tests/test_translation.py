@@ -58,6 +58,7 @@ def test_causal_lm_translation_runs_in_the_pipeline_and_its_chrf_is_stored(tmp_p
     by_language = json.loads(relctl("leaderboard", "--by", "language", "--json", env=relctl_env).stdout)["rows"]
     shown = {r["language"]: r["chrf"] for r in by_language if r["kind"] == "model" and "chrf" in r}
     assert shown and all(shown[lang] == quality[lang] for lang in shown)
+    assert not [r for r in by_language if r["kind"] == "baseline" and "chrf" in r]  # baselines read no translation
     assert "chrf" in relctl("leaderboard", "--by", "language", env=relctl_env).stdout
     logs = relctl("logs", "1", env=relctl_env).stdout
     assert "chrF on the reference set" in logs and "loaded causal-lm model" in logs

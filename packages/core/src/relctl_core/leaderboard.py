@@ -38,6 +38,7 @@ def leaderboard(
         query = query.where(Run.task == task.upper())
     query = query.where(Metric.language.is_not(None) if by_language else Metric.language.is_(None))
     rows: dict[tuple[int, str | None], dict[str, Any]] = {}
+    reads_translations: set[int] = set()  # model runs whose input includes the English query
     for m, run, experiment_name in session.execute(query):
         row = rows.setdefault(
             (run.id, m.language),
@@ -52,6 +53,8 @@ def leaderboard(
                 "metric": metric,
             },
         )
+        if run.kind == "model" and run.config.get("mode", "orig") != "orig":
+            reads_translations.add(run.id)
         if m.name == metric:
             row.update(mean=m.value, std=m.std, folds=m.n)
         if m.name in SHOWN:
@@ -61,7 +64,7 @@ def leaderboard(
         chrf = translation_quality(session, {r["experiment_id"] for r in ranked})
         for row in ranked:
             value = chrf.get((row["experiment_id"], row["task"], row["language"]))
-            if value is not None:
+            if value is not None and row["run_id"] in reads_translations:
                 row["chrf"] = value
     ranked.sort(key=lambda r: (r["task"], r["language"] or "", -(r["mean"] if r["mean"] is not None else float("-inf"))))
     return ranked

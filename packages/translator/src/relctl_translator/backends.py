@@ -18,6 +18,8 @@ from relctl_core.spec import DEFAULT_TRANSLATION_MODELS
 from relctl_core.stages import stable_hash
 from relctl_core.translation_cache import model_key
 
+from relctl_translator.generation import DEFAULT_BATCH_SIZE
+
 
 class Backend(Protocol):
     name: str
@@ -127,7 +129,7 @@ def make_backend(
     file: dict[str, str] | None,
     *,
     settings: Settings | None = None,
-    batch_size: int = 16,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     device: str | None = None,
 ) -> Backend:
     """The backend a translation config names, loaded and ready (a neural model is loaded here)."""

@@ -18,9 +18,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from relctl_core.errors import InputError
-
-from relctl_translator.generation import DEFAULT_MAX_NEW_TOKENS, max_new_tokens, pick_device
+from relctl_translator.generation import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_NEW_TOKENS,
+    batch_or_each,
+    load_failure,
+    max_new_tokens,
+    pick_device,
+)
 from relctl_translator.languages import name_of
 
 INSTRUCTION = "Translate each online shop search query into English. Keep numbers, sizes and model names.\n\n"
@@ -86,7 +91,7 @@ class CausalLMBackend:
         model_path: str,
         *,
         model_key: str,
-        batch_size: int = 16,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         device: str | None = None,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     ) -> None:
@@ -100,14 +105,11 @@ class CausalLMBackend:
             tokenizer = AutoTokenizer.from_pretrained(model_path)
             lm = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
         except Exception as error:  # noqa: BLE001 - any load failure becomes one clear message
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise InputError(
-                f"cannot load the causal-lm translation model {model_path}: {reason}", path="translation.model"
-            ) from None
+            raise load_failure(self.name, model_path, error) from None
         self._setup(lm, tokenizer, batch_size=batch_size, cap=max_new_tokens)
 
     @classmethod
-    def from_loaded(cls, lm: Any, tokenizer: Any, *, model_key: str, batch_size: int = 16, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> CausalLMBackend:
+    def from_loaded(cls, lm: Any, tokenizer: Any, *, model_key: str, batch_size: int = DEFAULT_BATCH_SIZE, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> CausalLMBackend:
         """A backend around a model already in memory (tests build tiny random ones)."""
         backend = cls.__new__(cls)
         backend.model = model_key
@@ -127,6 +129,7 @@ class CausalLMBackend:
         stops = {i for i in range(len(tokenizer)) if "\n" in tokenizer.decode([i])}
         stops |= {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
         self.stop_ids = sorted(stops)
+        self._stop_set = frozenset(stops)
         self._stop_lookup = torch.zeros(max(len(tokenizer), lm.config.vocab_size), dtype=torch.bool, device=self.device)
         self._stop_lookup[self.stop_ids] = True
         self.prefix_ids = self._encode(prompt_prefix(), special=True)
@@ -140,17 +143,13 @@ class CausalLMBackend:
         return torch.tensor(ids, dtype=torch.long, device=self.device)
 
     def translate(self, texts: Sequence[str], languages: Sequence[str]) -> list[str | None]:
+        rows = list(zip(texts, languages, strict=True))
         out: list[str | None] = []
-        for start in range(0, len(texts), self.batch_size):
-            chunk, langs = texts[start : start + self.batch_size], languages[start : start + self.batch_size]
-            try:
-                out += self._translate_batch(chunk, langs)
-            except Exception:  # noqa: BLE001 - one bad row must not sink its batch: retry them one by one
-                for text, lang in zip(chunk, langs, strict=True):
-                    try:
-                        out += self._translate_batch([text], [lang])
-                    except Exception:  # noqa: BLE001
-                        out.append(None)
+        for start in range(0, len(rows), self.batch_size):
+            out += batch_or_each(
+                lambda chunk: self._translate_batch([t for t, _ in chunk], [lang for _, lang in chunk]),
+                rows[start : start + self.batch_size],
+            )
         return out
 
     def _translate_batch(self, texts: Sequence[str], languages: Sequence[str]) -> list[str | None]:
@@ -222,5 +221,5 @@ class CausalLMBackend:
                 eos_token_id=self.stop_ids,
                 pad_token_id=self.pad_id,
             )
-        tokens = [t for t in out[0, prompt.shape[1] :].tolist() if t not in set(self.stop_ids)]
+        tokens = [t for t in out[0, prompt.shape[1] :].tolist() if t not in self._stop_set]
         return extract_answer(self.tokenizer.decode(tokens, skip_special_tokens=True), text)

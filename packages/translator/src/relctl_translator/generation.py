@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from relctl_core.errors import InputError
 
 DEFAULT_MAX_NEW_TOKENS = 64
+DEFAULT_BATCH_SIZE = 64  # as translation.batch_size: rows decoded together
+
+T = TypeVar("T")
 
 
 def max_new_tokens(source_tokens: int, cap: int = DEFAULT_MAX_NEW_TOKENS) -> int:
@@ -27,3 +34,27 @@ def pick_device(requested: str | None = None) -> str:
         return "cuda"
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
     return "cpu"
+
+
+def batch_or_each(run: Callable[[Sequence[T]], list[str | None]], rows: Sequence[T]) -> list[str | None]:
+    """`run(rows)`; if that raises, each row alone, None for a row that raises by itself: one bad row must not
+    sink its batch, and translate never raises for a row."""
+    try:
+        return run(rows)
+    except Exception:  # noqa: BLE001
+        if len(rows) == 1:
+            return [None]
+    out: list[str | None] = []
+    for row in rows:
+        try:
+            out += run([row])
+        except Exception:  # noqa: BLE001
+            out.append(None)
+    return out
+
+
+def load_failure(backend: str, model_path: str, error: BaseException) -> InputError:
+    """The clear error for a translation model that cannot load, naming it and the first line of why."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(error).__name__
+    return InputError(f"cannot load the {backend} translation model {model_path}: {reason}", path="translation.model")

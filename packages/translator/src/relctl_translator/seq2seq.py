@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from relctl_core.errors import InputError
-
-from relctl_translator.generation import max_new_tokens, pick_device
+from relctl_translator.generation import (
+    DEFAULT_BATCH_SIZE,
+    batch_or_each,
+    load_failure,
+    max_new_tokens,
+    pick_device,
+)
 from relctl_translator.languages import FLORES
 
 MADLAD_TARGET = "<2en>"
@@ -34,7 +38,7 @@ class Seq2SeqBackend:
         model_path: str,
         *,
         model_key: str,
-        batch_size: int = 16,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         device: str | None = None,
         max_new_tokens: int = 64,
     ) -> None:
@@ -65,7 +69,8 @@ class Seq2SeqBackend:
             rows = list(range(start, min(start + self.batch_size, len(texts))))
             for code, group in self._groups(rows, languages):
                 sources = [self.source_text(texts[i], languages[i]) for i in group]
-                for i, english in zip(group, self._generate_or_retry(sources, code), strict=True):
+                translated = batch_or_each(lambda batch, code=code: self._generate(list(batch), code), sources)
+                for i, english in zip(group, translated, strict=True):
                     results[i] = english
         return results
 
@@ -82,21 +87,6 @@ class Seq2SeqBackend:
             if code is not None and code in self.vocabulary:
                 groups.setdefault(code, []).append(i)
         return list(groups.items())
-
-    def _generate_or_retry(self, sources: list[str], code: str | None) -> list[str | None]:
-        """The group at once; if that raises, each row alone, None for a row that still raises."""
-        try:
-            return self._generate(sources, code)
-        except Exception:
-            if len(sources) == 1:
-                return [None]
-        results: list[str | None] = []
-        for source in sources:
-            try:
-                results.extend(self._generate([source], code))
-            except Exception:
-                results.append(None)
-        return results
 
     def _generate(self, sources: list[str], code: str | None) -> list[str | None]:
         import torch
@@ -138,13 +128,5 @@ def _load(model_path: str, device: str) -> tuple[Any, Any]:
         model = AutoModelForSeq2SeqLM.from_pretrained(model_path, dtype=dtype)
         model = model.to(device).eval()
     except Exception as exc:
-        raise InputError(
-            f"cannot load the seq2seq translation model {model_path}: {_reason(exc)}",
-            path="translation.model",
-        ) from exc
+        raise load_failure("seq2seq", model_path, exc) from exc
     return tokenizer, model
-
-
-def _reason(exc: Exception) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__

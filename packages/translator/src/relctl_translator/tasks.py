@@ -15,6 +15,7 @@ from relctl_core.stages import stable_hash
 
 from relctl_translator import __version__
 from relctl_translator.backends import make_backend
+from relctl_translator.generation import DEFAULT_BATCH_SIZE
 from relctl_translator.quality import reference_quality
 from relctl_translator.translate import translate_queries
 
@@ -25,7 +26,7 @@ def translate_dataset(ctx: StageContext) -> dict[str, Any]:
     examples = read_examples(ctx.path(dataset["artifacts"]["train"]))
     if "test" in dataset["artifacts"]:
         examples += read_examples(ctx.path(dataset["artifacts"]["test"]))
-    batch_size = int(cfg.get("batch_size") or 16)
+    batch_size = int(cfg.get("batch_size") or DEFAULT_BATCH_SIZE)
     loading = time.monotonic()
     backend = make_backend(cfg["backend"], cfg.get("model"), cfg.get("file"), settings=ctx.settings, batch_size=batch_size)
     if cfg["backend"] not in ("identity", "file"):
