@@ -122,6 +122,7 @@ baselines: false
             "precision": "auto",
             "seed": 42,
             "max_steps": 10,
+            "checkpoint_steps": 200,
         },
         "resources": {"gpu": "a100", "gpus": 4},
         "baselines": False,

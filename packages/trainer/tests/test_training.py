@@ -94,6 +94,7 @@ def test_events_arrive_in_order(run: Run) -> None:
         "device": "cpu",
         "precision": "fp32",
         "resumed_from_epoch": None,
+        "resumed_from_step": None,
     }
     steps = _steps(run.events)
     assert [step["step"] for step in steps] == sorted({step["step"] for step in steps})
@@ -134,7 +135,7 @@ def test_outputs_are_written(run: Run) -> None:
         assert (model_dir / name).is_file(), name
     card = json.loads((model_dir / "relevance_model.json").read_text())
     assert card["pooling"] == "mean" and card["head_outputs"] == 1 and card["hidden_size"] == 32
-    assert [path.name for path in (output_dir / "checkpoints").iterdir()] == ["epoch-2"]
+    assert [path.name for path in (output_dir / "checkpoints").iterdir()] == [f"step-{2 * STEPS_PER_EPOCH}"]
     assert TrainJob.model_validate_json((output_dir / "job.json").read_text()) == run.job
 
 
@@ -160,7 +161,7 @@ def test_a_restarted_job_resumes_from_the_last_complete_epoch(run: Run, make_job
     job = make_job(tmp_path / "crashing")
     with pytest.raises(Killed):
         training.train(job, _die_after_first_checkpoint)
-    assert [path.name for path in (tmp_path / "crashing" / "checkpoints").iterdir()] == ["epoch-1"]
+    assert [path.name for path in (tmp_path / "crashing" / "checkpoints").iterdir()] == [f"step-{STEPS_PER_EPOCH}"]
     assert not (tmp_path / "crashing" / "model").exists()
 
     events: list[dict[str, Any]] = []
@@ -181,6 +182,34 @@ def test_a_restarted_job_resumes_from_the_last_complete_epoch(run: Run, make_job
     assert events[0]["resumed_from_epoch"] == 2
     assert [event["event"] for event in events] == ["start"]
     assert rerun["metrics"] == result["metrics"]
+
+
+def test_a_job_killed_mid_epoch_resumes_from_its_last_step_checkpoint(run: Run, make_job, tmp_path: Path) -> None:
+    job = make_job(tmp_path / "crashing", checkpoint_steps=10)
+
+    def die_at_step_40(event: dict[str, Any]) -> None:
+        if event["event"] == "checkpoint" and event["step"] == 40:
+            raise Killed
+
+    events: list[dict[str, Any]] = []
+    with pytest.raises(Killed):
+        training.train(job, lambda event: (events.append(event), die_at_step_40(event)))
+    saved = [(event["step"], event["epoch_end"]) for event in events if event["event"] == "checkpoint"]
+    assert saved == [(10, False), (20, False), (30, False), (STEPS_PER_EPOCH, True), (40, False)]
+    assert [path.name for path in (tmp_path / "crashing" / "checkpoints").iterdir()] == ["step-40"]
+
+    events.clear()
+    result = training.train(job, events.append)
+    assert events[0]["resumed_from_step"] == 40 and events[0]["resumed_from_epoch"] == 1
+    steps = _steps(events)
+    assert min(step["step"] for step in steps) > 40, "steps before the checkpoint were trained again"
+    assert (result["resumed_from_step"], result["steps_run"]) == (40, 2 * STEPS_PER_EPOCH - 40)
+    assert [event["epoch"] for event in events if event["event"] == "epoch"] == [2]
+    # Mid-epoch too, weights, optimizer, schedule, RNG and the rest of the epoch's batches resume
+    # exactly: the same model as the run that was never interrupted (and never checkpointed mid-epoch).
+    np.testing.assert_allclose(
+        _oof_probs(result["oof_file"]), _oof_probs(run.result["oof_file"]), rtol=0, atol=1e-6
+    )
 
 
 def test_a_checkpoint_of_another_job_is_not_resumed(make_job, tmp_path: Path) -> None:

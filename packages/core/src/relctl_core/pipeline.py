@@ -6,17 +6,20 @@ repeat, because a worker that dies hands its message back and the stage runs aga
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
 import socket
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, true, update
 from sqlalchemy.orm import Session
 
 from relctl_core.db import (
@@ -38,6 +41,9 @@ from relctl_core.db import (
 from relctl_core.errors import InputError, RelctlError
 from relctl_core.settings import Settings, load_settings
 from relctl_core.stages import Plan, stable_hash
+
+# A running stage whose heartbeat is older than this many heartbeat intervals has lost its worker.
+STALE_HEARTBEATS = 4
 
 
 @dataclass
@@ -214,8 +220,61 @@ def _combined_status(statuses: list[str]) -> str:
 def execute_stage(stage_id: int, compute: Compute, *, version: str, task_id: str | None = None, settings: Settings | None = None) -> str:
     """Run one stage: skip it when finished, serve it from the cache when an identical stage finished
     anywhere before, or compute it. Records the outcome and enqueues what became ready. Returns the
-    stage's final status."""
+    stage's final status.
+
+    A stage that another worker is running (its heartbeat is fresh) is waited for rather than run
+    twice: the same message can come back while it runs (Redis redelivers after the visibility
+    timeout). When that worker dies, its heartbeat goes stale and this delivery takes the stage over;
+    a training then resumes from its last checkpoint."""
     settings = settings or load_settings()
+    waiting_logged = False
+    while True:
+        begun = _begin(settings, stage_id, version=version, task_id=task_id)
+        if not isinstance(begun, _HeldElsewhere):
+            break
+        if not waiting_logged:
+            waiting_logged = True
+            log_event(settings, begun.experiment_id, stage_id, f"{begun.label}: already running on {begun.host} (heartbeat {begun.age:.0f} s ago); waiting for it to finish or go silent")
+        time.sleep(settings.heartbeat_seconds)
+    if isinstance(begun, str):
+        return begun
+    if begun is not None:
+        ctx = begun
+        stop_heartbeat = _start_heartbeat(settings, stage_id)
+        try:
+            output = json_safe(compute(ctx))
+            with session_scope(settings.database_url) as session:
+                stage = session.get(Stage, stage_id)
+                assert stage is not None
+                if stage.status != CANCELLED:
+                    _finish(session, stage, output, cache_key=stage.cache_key or "", cached_from=None)
+                    session.add(Event(experiment_id=ctx.experiment_id, stage_id=stage_id, message=f"{stage.label}: done"))
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the stage, never lost
+            _fail(settings, stage_id, exc)
+        finally:
+            stop_heartbeat()
+        experiment_id = ctx.experiment_id
+    else:
+        with session_scope(settings.database_url) as session:
+            experiment_id = session.scalar(select(Stage.experiment_id).where(Stage.id == stage_id))
+    advance(settings, experiment_id)
+    with session_scope(settings.database_url) as session:
+        return session.scalar(select(Stage.status).where(Stage.id == stage_id)) or "missing"
+
+
+@dataclass(frozen=True)
+class _HeldElsewhere:
+    experiment_id: int
+    label: str
+    host: str
+    age: float
+
+
+def _begin(settings: Settings, stage_id: int, *, version: str, task_id: str | None) -> StageContext | _HeldElsewhere | str | None:
+    """Decide what this delivery of a stage does. Returns the stage's status when there is nothing to do
+    (finished, cancelled, not ready, missing), a _HeldElsewhere while another worker's heartbeat is
+    fresh, None when the stage was served from the cache, or the context to compute it with (the stage
+    is then claimed: running, with this worker's heartbeat)."""
     with session_scope(settings.database_url) as session:
         stage = session.get(Stage, stage_id)
         if stage is None:
@@ -223,6 +282,10 @@ def execute_stage(stage_id: int, compute: Compute, *, version: str, task_id: str
         if stage.status in (DONE, CANCELLED):
             return stage.status  # a redelivered message for a finished stage does nothing
         experiment_id, run_id, kind, config = stage.experiment_id, stage.run_id, stage.kind, dict(stage.config)
+        stale_before = utcnow() - dt.timedelta(seconds=settings.heartbeat_seconds * STALE_HEARTBEATS)
+        if stage.status == RUNNING and stage.heartbeat_at is not None and _aware(stage.heartbeat_at) >= stale_before:
+            age = (utcnow() - _aware(stage.heartbeat_at)).total_seconds()
+            return _HeldElsewhere(experiment_id, stage.label, stage.worker_host or "another worker", age)
         deps = []
         for dep_id in stage.depends_on:
             dep = session.get(Stage, dep_id)
@@ -238,41 +301,71 @@ def execute_stage(stage_id: int, compute: Compute, *, version: str, task_id: str
             .order_by(Stage.finished_at.desc())
             .limit(1)
         ).first()
-        cached_output = dict(hit.output or {}) if hit is not None and _artifacts_exist(settings, hit.output) else None
-        if cached_output is not None:
-            assert hit is not None
-            _finish(session, stage, cached_output, cache_key=cache_key, cached_from=hit.id)
+        if hit is not None and _artifacts_exist(settings, hit.output):
+            _finish(session, stage, dict(hit.output or {}), cache_key=cache_key, cached_from=hit.id)
             session.add(Event(experiment_id=experiment_id, stage_id=stage_id, message=f"{stage.label}: cached (stage {hit.id})"))
-        else:
-            stage.status = RUNNING
-            stage.attempts += 1
-            stage.worker_host = socket.gethostname()
-            stage.pid = os.getpid()
-            stage.task_id = task_id or stage.task_id
-            stage.started_at = utcnow()
-            stage.cache_key = cache_key
-            stage.error = None
-            session.add(Event(experiment_id=experiment_id, stage_id=stage_id, message=f"{stage.label}: started on {stage.worker_host} (attempt {stage.attempts})"))
-            experiment = session.get(Experiment, experiment_id)
-            if experiment is not None and experiment.status == PENDING:
-                experiment.status = RUNNING
-    if cached_output is None:
-        work_dir = settings.artifact_root / kind / cache_key
-        work_dir.mkdir(parents=True, exist_ok=True)
-        ctx = StageContext(settings, stage_id, experiment_id, run_id, kind, config, deps, work_dir)
-        try:
-            output = json_safe(compute(ctx))
-            with session_scope(settings.database_url) as session:
-                stage = session.get(Stage, stage_id)
-                assert stage is not None
-                if stage.status != CANCELLED:
-                    _finish(session, stage, output, cache_key=cache_key, cached_from=None)
-                    session.add(Event(experiment_id=experiment_id, stage_id=stage_id, message=f"{stage.label}: done"))
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the stage, never lost
-            _fail(settings, stage_id, exc)
-    advance(settings, experiment_id)
-    with session_scope(settings.database_url) as session:
-        return session.scalar(select(Stage.status).where(Stage.id == stage_id)) or "missing"
+            return None
+        # One conditional UPDATE claims the stage, so two deliveries that both saw a silent holder
+        # never both take it over.
+        now = utcnow()
+        claimed = session.execute(
+            update(Stage)
+            .where(
+                Stage.id == stage_id,
+                Stage.status == stage.status,
+                (Stage.heartbeat_at.is_(None) | (Stage.heartbeat_at < stale_before)) if stage.status == RUNNING else true(),
+            )
+            .values(
+                status=RUNNING,
+                attempts=Stage.attempts + 1,
+                worker_host=socket.gethostname(),
+                pid=os.getpid(),
+                task_id=task_id or stage.task_id,
+                started_at=now,
+                heartbeat_at=now,
+                cache_key=cache_key,
+                error=None,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not claimed:
+            session.rollback()
+            return _begin(settings, stage_id, version=version, task_id=task_id)
+        taken_over = " after its previous worker went silent" if stage.status == RUNNING else ""
+        session.add(Event(experiment_id=experiment_id, stage_id=stage_id, message=f"{stage.label}: started on {socket.gethostname()} (attempt {stage.attempts + 1}){taken_over}"))
+        experiment = session.get(Experiment, experiment_id)
+        if experiment is not None and experiment.status == PENDING:
+            experiment.status = RUNNING
+    work_dir = settings.artifact_root / kind / cache_key
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return StageContext(settings, stage_id, experiment_id, run_id, kind, config, deps, work_dir)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands datetimes back without their zone; every one stored here is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def _start_heartbeat(settings: Settings, stage_id: int) -> Callable[[], None]:
+    """Touch the stage's heartbeat every settings.heartbeat_seconds until the returned stop() is called."""
+    stopped = threading.Event()
+
+    def beat() -> None:
+        while not stopped.wait(settings.heartbeat_seconds):
+            try:
+                with session_scope(settings.database_url) as session:
+                    session.execute(update(Stage).where(Stage.id == stage_id, Stage.status == RUNNING).values(heartbeat_at=utcnow()))
+            except Exception:  # noqa: BLE001 - a missed beat is retried at the next one
+                continue
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{stage_id}", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopped.set()
+        thread.join()
+
+    return stop
 
 
 def _fail(settings: Settings, stage_id: int, exc: Exception) -> None:

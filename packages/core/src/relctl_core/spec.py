@@ -262,7 +262,7 @@ class ModelSpec(_Section):
 class TrainSpec(_Section):
     """Optimisation (AdamW).
 
-    Length: epochs, max_steps. Step: lr, batch_size, grad_accum, scheduler, warmup_ratio, weight_decay.
+    Length: epochs, max_steps. Resuming: checkpoint_steps. Step: lr, batch_size, grad_accum, scheduler, warmup_ratio, weight_decay.
     Inputs and numerics: max_length, precision, seed.
     """
 
@@ -282,6 +282,12 @@ class TrainSpec(_Section):
     seed: int = Field(42, description="Seed for initialisation and data order.")
     max_steps: int | None = Field(
         None, gt=0, description="Stop after this many optimiser steps; none for no cap."
+    )
+    checkpoint_steps: int | None = Field(
+        200,
+        gt=0,
+        description="Checkpoint every this many optimiser steps (and at every epoch end); a training "
+        "whose worker dies resumes from the last one. None: at epoch ends only.",
     )
 
 

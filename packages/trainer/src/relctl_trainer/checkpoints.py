@@ -1,4 +1,5 @@
-"""Epoch checkpoints of a training run: written atomically, only the latest kept, and resumed from."""
+"""Checkpoints of a training run, every N optimizer steps and at every epoch end: written atomically,
+only the latest kept, and resumed from (mid-epoch too)."""
 
 from __future__ import annotations
 
@@ -20,15 +21,17 @@ TRAINABLE_FILE = "trainable.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.pt"
 RNG_FILE = "rng.pt"
-EPOCH_PREFIX = "epoch-"
+STEP_PREFIX = "step-"
 
 
 @dataclass(frozen=True)
 class Progress:
-    """How far a run got: the last complete epoch and the optimizer steps taken so far."""
+    """How far a run got: the last complete (validated) epoch, the optimizer steps taken so far, and how
+    many of those belong to the epoch after ``epoch`` (0 at an epoch end)."""
 
     epoch: int
     global_step: int
+    epoch_step: int = 0
 
 
 def save_checkpoint(
@@ -40,14 +43,14 @@ def save_checkpoint(
     scheduler: Any,
     run_key: dict[str, Any],
 ) -> Path:
-    """Write ``root/epoch-N`` through a temporary folder and a rename, then drop older checkpoints.
+    """Write ``root/step-N`` through a temporary folder and a rename, then drop older checkpoints.
 
     A process killed at any moment leaves either the previous checkpoint or the new one complete.
     """
     from safetensors.torch import save_file
 
     root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".{EPOCH_PREFIX}{progress.epoch}.tmp"
+    staging = root / f".{STEP_PREFIX}{progress.global_step}.tmp"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
@@ -60,9 +63,14 @@ def save_checkpoint(
     torch.save(optimizer.state_dict(), staging / OPTIMIZER_FILE)
     torch.save(scheduler.state_dict(), staging / SCHEDULER_FILE)
     torch.save(_rng_state(), staging / RNG_FILE)
-    state = {"epoch": progress.epoch, "global_step": progress.global_step, "run_key": run_key}
+    state = {
+        "epoch": progress.epoch,
+        "global_step": progress.global_step,
+        "epoch_step": progress.epoch_step,
+        "run_key": run_key,
+    }
     (staging / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-    final = root / f"{EPOCH_PREFIX}{progress.epoch}"
+    final = root / f"{STEP_PREFIX}{progress.global_step}"
     if final.exists():
         shutil.rmtree(final)
     os.rename(staging, final)
@@ -80,10 +88,10 @@ def latest_checkpoint(root: Path) -> Path | None:
     """The newest complete checkpoint folder under root, if any (staging folders are ignored)."""
     complete = [
         entry
-        for entry in root.glob(f"{EPOCH_PREFIX}*")
-        if entry.name[len(EPOCH_PREFIX) :].isdigit() and (entry / STATE_FILE).is_file()
+        for entry in root.glob(f"{STEP_PREFIX}*")
+        if entry.name[len(STEP_PREFIX) :].isdigit() and (entry / STATE_FILE).is_file()
     ]
-    return max(complete, key=lambda entry: int(entry.name[len(EPOCH_PREFIX) :]), default=None)
+    return max(complete, key=lambda entry: int(entry.name[len(STEP_PREFIX) :]), default=None)
 
 
 def restore_checkpoint(
@@ -123,7 +131,7 @@ def restore_checkpoint(
     optimizer.load_state_dict(torch.load(latest / OPTIMIZER_FILE, map_location="cpu", weights_only=True))
     scheduler.load_state_dict(torch.load(latest / SCHEDULER_FILE, weights_only=True))
     _set_rng_state(torch.load(latest / RNG_FILE, weights_only=True))
-    return Progress(epoch=state["epoch"], global_step=state["global_step"])
+    return Progress(epoch=state["epoch"], global_step=state["global_step"], epoch_step=state["epoch_step"])
 
 
 def _rng_state() -> dict[str, Any]:

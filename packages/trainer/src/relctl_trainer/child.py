@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
 from typing import Any, TextIO
 
@@ -24,11 +27,14 @@ from relctl_trainer.job import load_job  # noqa: E402
 from relctl_trainer.training import train  # noqa: E402
 
 USAGE = "JOB_JSON_PATH"
+# How often the training checks that the worker that started it is still alive.
+PARENT_CHECK_SECONDS = 1.0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     events = _claim_stdout()
+    _end_with_the_parent()
 
     def emit(event: dict[str, Any]) -> None:
         events.write(json.dumps(_finite(event), allow_nan=False) + "\n")
@@ -51,6 +57,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     emit({"event": "done", "result": result})
     return 0
+
+
+def _end_with_the_parent() -> None:
+    """Kill this training's whole process group (every rank) once the worker that started it is gone.
+
+    The training runs in a session of its own, so a worker killed outright (SIGKILL, the host's OOM
+    killer) would otherwise leave it running: its job is redelivered to another worker, and two
+    trainings would write into the same folder. The checkpoints it leaves are what the next one resumes.
+    """
+    if os.getpgrp() != os.getpid():
+        return  # not started as its own group's leader (run by hand): the group is not ours to kill
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _claim_stdout() -> TextIO:

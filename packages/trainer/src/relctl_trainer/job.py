@@ -19,6 +19,7 @@ class TrainJob(BaseModel):
     - LoRA: ``lora_r``, ``lora_alpha``, ``lora_dropout``, ``target_modules``, ``train_embeddings``
     - optimisation: ``epochs``, ``lr``, ``batch_size``, ``grad_accum``, ``scheduler``, ``warmup_ratio``,
       ``weight_decay``, ``max_steps``, ``precision``, ``seed``
+    - resuming: ``checkpoint_steps``
     - data: ``max_length``, ``train_file``, ``val_file``, ``test_file``
     - results: ``output_dir``
     """
@@ -57,6 +58,9 @@ class TrainJob(BaseModel):
     test_file: str | None = Field(None, description="Unlabelled rows scored once by the final model.")
     output_dir: str = Field(description="Where model/, oof.jsonl, test.jsonl and checkpoints/ go.")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
+    checkpoint_steps: int | None = Field(
+        None, gt=0, description="Also checkpoint every this many optimizer steps; None: at epoch ends only."
+    )
 
 
 def load_job(path: str | Path) -> TrainJob:

@@ -82,6 +82,7 @@ def build_job(ctx: StageContext, data: FoldData) -> TrainJob:
         precision=train["precision"],
         seed=train["seed"],
         max_steps=train.get("max_steps"),
+        checkpoint_steps=train.get("checkpoint_steps"),
         train_file=str(inputs / "train.jsonl"),
         val_file=str(inputs / "val.jsonl"),
         test_file=str(inputs / "test.jsonl") if data.test else None,
@@ -122,7 +123,15 @@ def train_fold(ctx: StageContext) -> dict[str, Any]:
     if result.get("test_file"):
         artifacts["test"] = ctx.relative(Path(result["test_file"]))
     digest = hashlib.sha256(b"".join(ctx.path(artifacts[k]).read_bytes() for k in ("oof", "test") if k in artifacts)).hexdigest()
-    return {"hash": digest, "artifacts": artifacts, "fold": ctx.config["fold"], "val": result.get("metrics"), "epochs_run": result.get("epochs_run")}
+    return {
+        "hash": digest,
+        "artifacts": artifacts,
+        "fold": ctx.config["fold"],
+        "val": result.get("metrics"),
+        "epochs_run": result.get("epochs_run"),
+        "resumed_from_step": result.get("resumed_from_step"),
+        "steps_run": result.get("steps_run"),
+    }
 
 
 def _follow(ctx: StageContext, child: subprocess.Popen[bytes]) -> dict[str, Any]:
@@ -158,8 +167,8 @@ def _follow(ctx: StageContext, child: subprocess.Popen[bytes]) -> dict[str, Any]
                 ctx.log(f"epoch {event['epoch']} step {event['step']}/{event['total_steps']} loss {event['loss']:.4f}")
         elif kind == "start":
             ctx.progress({**event, "step": 0})
-            resumed = event.get("resumed_from_epoch")
-            ctx.log(f"started on {event.get('device')}: {event.get('total_steps')} steps" + (f", resumed after epoch {resumed}" if resumed else ""))
+            resumed = event.get("resumed_from_step")
+            ctx.log(f"started on {event.get('device')}: {event.get('total_steps')} steps" + (f", resumed from the checkpoint at step {resumed}" if resumed else ""))
         elif kind == "epoch":
             val = event.get("val") or {}
             ctx.log("epoch {} done: " .format(event["epoch"]) + ", ".join(f"val {k} {v:.4f}" for k, v in val.items() if isinstance(v, float)))

@@ -53,15 +53,19 @@ SCORING_BATCH_FACTOR = 2
 # over 10x slower when another process competes for the cores; hidden 384 runs 25 % faster on two).
 PARALLEL_HIDDEN_SIZE = 256
 # Job fields that may change between a run and its resumption without invalidating the checkpoint.
-RESUMABLE_CHANGES = {"output_dir", "epochs", "max_steps", "train_file", "val_file", "test_file"}
+RESUMABLE_CHANGES = {
+    "output_dir", "epochs", "max_steps", "train_file", "val_file", "test_file", "checkpoint_steps"
+}
 
 
 def train(job: TrainJob, emit: Emit) -> dict[str, Any]:
-    """Fine-tune, validate and checkpoint every epoch, then write model/, oof.jsonl and test.jsonl.
+    """Fine-tune, validate and checkpoint every epoch (and every ``checkpoint_steps`` steps), then write
+    model/, oof.jsonl and test.jsonl.
 
-    Resumes from the latest complete epoch checkpoint in ``output_dir`` when there is one. Returns the
+    Resumes from the latest checkpoint in ``output_dir`` when there is one, mid-epoch too. Returns the
     paths of the outputs, the last validation metrics (None without validation rows), the number of
-    complete epochs behind the final model and the seconds this call took.
+    complete epochs behind the final model, the step it resumed from, the optimizer steps this call
+    took and the seconds it took.
     """
     # torch's thread count is process-wide: an in-process caller gets its own back.
     threads = torch.get_num_threads()
@@ -120,6 +124,7 @@ def _train(job: TrainJob, emit: Emit) -> dict[str, Any]:
             "device": placement.device.type,
             "precision": placement.precision,
             "resumed_from_epoch": resumed.epoch if resumed else None,
+            "resumed_from_step": resumed.global_step if resumed else None,
         }
     )
 
@@ -129,8 +134,24 @@ def _train(job: TrainJob, emit: Emit) -> dict[str, Any]:
     val_logits: np.ndarray | None = None
     metrics: dict[str, float | None] | None = None
     steps = _StepEvents(emit, total_steps)
+
+    def checkpoint(reached: Progress, epoch: int) -> None:
+        saved = save_checkpoint(
+            checkpoints_dir, reached, model=model, optimizer=optimizer, scheduler=scheduler, run_key=run_key
+        )
+        emit(
+            {
+                "event": "checkpoint",
+                "epoch": epoch,
+                "step": reached.global_step,
+                "epoch_end": reached.epoch_step == 0,
+                "path": str(saved),
+            }
+        )
+
+    first_step = progress.global_step
     for epoch in range(progress.epoch + 1, job.epochs + 1):
-        if progress.global_step >= total_steps:
+        if progress.global_step >= total_steps and progress.epoch_step == 0:
             break
         epoch_started = time.monotonic()
         global_step = _train_epoch(
@@ -141,20 +162,18 @@ def _train(job: TrainJob, emit: Emit) -> dict[str, Any]:
             train_labels,
             job=job,
             epoch=epoch,
-            first_step=progress.global_step,
+            start=progress,
             total_steps=total_steps,
             placement=placement,
             steps=steps,
+            checkpoint=lambda reached, epoch=epoch: checkpoint(reached, epoch),
         )
         progress = Progress(epoch=epoch, global_step=global_step)
         if val_pairs is not None:
             val_logits = score_pairs(model, val_pairs, placement, batch_size=scoring_batch)
             metrics = validation_metrics(val_labels, val_logits)
         emit({"event": "epoch", "epoch": epoch, "val": metrics, "seconds": time.monotonic() - epoch_started})
-        saved = save_checkpoint(
-            checkpoints_dir, progress, model=model, optimizer=optimizer, scheduler=scheduler, run_key=run_key
-        )
-        emit({"event": "checkpoint", "epoch": epoch, "path": str(saved)})
+        checkpoint(progress, epoch)
 
     if val_pairs is not None and val_logits is None:
         # Resumed after the last epoch had finished: nothing left to train, but the outputs are due.
@@ -175,6 +194,8 @@ def _train(job: TrainJob, emit: Emit) -> dict[str, Any]:
         "adapter_dir": str(model_dir),
         "metrics": metrics,
         "epochs_run": progress.epoch,
+        "resumed_from_step": resumed.global_step if resumed else None,
+        "steps_run": progress.global_step - first_step,
         "seconds": time.monotonic() - started,
     }
 
@@ -216,19 +237,26 @@ def _train_epoch(
     *,
     job: TrainJob,
     epoch: int,
-    first_step: int,
+    start: Progress,
     total_steps: int,
     placement: Placement,
     steps: _StepEvents,
+    checkpoint: Callable[[Progress], None],
 ) -> int:
-    """One pass over the training rows; returns the global optimizer step reached."""
+    """One pass over the training rows; returns the global optimizer step reached.
+
+    Resuming into this epoch (``start.epoch == epoch - 1`` with ``start.epoch_step`` steps done) skips
+    the groups already trained. Every ``job.checkpoint_steps`` steps inside the epoch, ``checkpoint``
+    gets the progress so far; the caller checkpoints the epoch's end itself, after validation.
+    """
     model.train()
     trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
     # The batch order depends only on (seed, epoch), so a resumed run sees the batches it would have seen.
     batches = length_grouped_batches(pairs.lengths, job.batch_size, np.random.default_rng([job.seed, epoch]))
     groups = [batches[i : i + job.grad_accum] for i in range(0, len(batches), job.grad_accum)]
-    step = first_step
-    for group_index, group in enumerate(groups):
+    done_in_epoch = start.epoch_step if start.epoch == epoch - 1 else 0
+    step = start.global_step
+    for group_index, group in enumerate(groups[done_in_epoch:], start=done_in_epoch):
         if step >= total_steps:
             break
         # Each row weighs the same in a step, also in a short last group of the epoch.
@@ -246,13 +274,16 @@ def _train_epoch(
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        epoch_ends = group_index == len(groups) - 1
         steps.record(
             epoch=epoch,
             step=step,
             loss=group_loss / group_rows,
             lr=scheduler.get_last_lr()[0],
-            epoch_ends=group_index == len(groups) - 1,
+            epoch_ends=epoch_ends,
         )
+        if job.checkpoint_steps and step % job.checkpoint_steps == 0 and not epoch_ends and step < total_steps:
+            checkpoint(Progress(epoch=epoch - 1, global_step=step, epoch_step=group_index + 1))
     return step
 
 
