@@ -43,7 +43,7 @@ def test_describe_backbone_resolves_auto_choices_for_an_encoder(tiny_backbone: s
         tiny_backbone, pooling="auto", target_modules=None, train_embeddings=False, max_length=32
     )
     assert (card.architecture, card.pooling, card.hidden_size) == ("encoder", "mean", 32)
-    assert card.target_modules == ["query", "value"]
+    assert card.target_modules == ["query", "key", "value", "dense"]
     explicit = describe_backbone(
         tiny_backbone, pooling="cls", target_modules=["key"], train_embeddings=False, max_length=32
     )
@@ -101,7 +101,8 @@ def test_a_decoder_pools_its_last_real_token_whatever_the_padding(
     card = describe_backbone(
         tiny_decoder, pooling="auto", target_modules=None, train_embeddings=False, max_length=16
     )
-    assert (card.architecture, card.pooling, card.target_modules) == ("decoder", "last", ["q_proj", "v_proj"])
+    assert (card.architecture, card.pooling) == ("decoder", "last")
+    assert card.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     tokenizer = load_tokenizer(tiny_decoder)
     assert tokenizer.pad_token == tokenizer.eos_token
     tokenizer.padding_side = padding_side

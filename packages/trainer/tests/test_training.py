@@ -239,3 +239,14 @@ def test_a_bad_training_row_names_its_line(make_job, make_rows, tmp_path: Path) 
     with pytest.raises(InputError) as raised:
         training.train(make_job(tmp_path / "out", train_file=str(train_file)), lambda event: None)
     assert (raised.value.file, raised.value.line) == (str(train_file), 3)
+
+
+def test_a_decoder_backbone_learns_the_toy_task(make_job, tiny_decoder: str, tmp_path: Path) -> None:
+    captured = _run_capturing_the_model(make_job(tmp_path, model_path=tiny_decoder, lr=2e-2))
+    adapted = {name.split(".lora_A")[0].rsplit(".", 1)[1] for name, p in captured.model.named_parameters() if p.requires_grad and "lora_A" in name}
+    assert adapted == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    steps = _steps(captured.events)
+    assert steps[-1]["loss"] < steps[0]["loss"]
+    assert captured.result["metrics"]["roc_auc"] > 0.85
+    card = json.loads((tmp_path / "model" / "relevance_model.json").read_text())
+    assert (card["architecture"], card["pooling"]) == ("decoder", "last")

@@ -237,7 +237,7 @@ class LoraSpec(_Section):
     alpha: int = Field(16, gt=0, description="Scaling numerator (the update is scaled by alpha / r).")
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the adapter's input.")
     target_modules: list[str] | None = Field(
-        None, description="Module names to adapt; none for the backbone's usual attention projections."
+        None, description="Module names to adapt; none for the family's attention and MLP projections."
     )
 
 

@@ -72,14 +72,31 @@ def describe_backbone(
     )
 
 
+# LoRA on every attention and MLP projection of a block, per model family: the report's Gemma runs
+# adapted all of them, and on the QC sample BERT's attention-only default (peft's q and v) learned
+# too slowly to beat the lexical baseline. Families not listed fall back to peft's table.
+_DECODER_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+_BERT_PROJECTIONS = ["query", "key", "value", "dense"]  # "dense": attention output, intermediate and output
+FAMILY_TARGET_MODULES: dict[str, list[str]] = {
+    **dict.fromkeys(
+        ["gemma", "gemma2", "gemma3_text", "llama", "mistral", "qwen2", "qwen3", "olmo2"], _DECODER_PROJECTIONS
+    ),
+    "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+    **dict.fromkeys(["bert", "xlm-roberta", "roberta", "camembert"], _BERT_PROJECTIONS),
+    "modernbert": ["Wqkv", "Wo", "Wi"],
+}
+
+
 def default_target_modules(model_type: str) -> list[str]:
-    """The attention projections that get LoRA adapters when the job names none (peft's table)."""
+    """The modules that get LoRA adapters when the job names none: the family's attention and MLP
+    projections, else peft's table."""
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 
-    modules = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model_type)
+    modules = FAMILY_TARGET_MODULES.get(model_type) or TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model_type)
     if not modules:
         raise InputError(
-            f"no default LoRA target modules for model type {model_type!r}", path="target_modules"
+            f"no default LoRA target modules for model type {model_type!r}; name them in model.lora.target_modules",
+            path="target_modules",
         )
     return list(modules)
 
