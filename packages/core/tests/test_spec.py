@@ -125,6 +125,7 @@ baselines: false
             "checkpoint_steps": 200,
         },
         "resources": {"gpu": "a100", "gpus": 4},
+        "ensemble": {"method": "mean"},
         "baselines": False,
         "sweep": {},
     }

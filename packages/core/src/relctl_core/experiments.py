@@ -57,8 +57,8 @@ def prepare(path: str | Path) -> Prepared:
     return Prepared(loaded.path, loaded.text, loaded.spec.name, resolved_dict(loaded.spec), plan_experiment(runs, data_files))
 
 
-def check_services(settings: Settings) -> None:
-    """Fail fast, as bad input, when the run database or the broker cannot be reached."""
+def check_services(settings: Settings, *, broker: bool = True) -> None:
+    """Fail fast, as bad input, when the run database (or, unless broker=False, the broker) cannot be reached."""
     from relctl_core.celery_app import get_app
     from relctl_core.migrate import ensure_schema
 
@@ -68,7 +68,7 @@ def check_services(settings: Settings) -> None:
         if type(exc).__module__.startswith("sqlalchemy"):
             raise InputError(f"cannot use the run database {redact_url(settings.database_url)}: {_first_line(exc)}", path="RELCTL_DATABASE_URL") from None
         raise
-    if settings.embedded_broker:
+    if settings.embedded_broker or not broker:
         return
     try:
         with get_app().connection_for_write() as connection:

@@ -151,6 +151,10 @@ def advance(settings: Settings, experiment_id: int, send: Callable[[Stage], str]
             return []
         stages = session.scalars(select(Stage).where(Stage.experiment_id == experiment_id)).all()
         status = {stage.id: stage.status for stage in stages}
+        # An ensemble's stage depends on the fold stages of runs in other experiments.
+        foreign = {dep for stage in stages for dep in stage.depends_on} - status.keys()
+        if foreign:
+            status.update(session.execute(select(Stage.id, Stage.status).where(Stage.id.in_(foreign))).tuples().all())
         ready = [s for s in stages if s.status == PENDING and all(status[d] == DONE for d in s.depends_on)]
     for stage in ready:
         with session_scope(settings.database_url) as session:

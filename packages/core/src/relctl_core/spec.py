@@ -314,6 +314,16 @@ class ResourcesSpec(_Section):
         return gpus
 
 
+class EnsembleSpec(_Section):
+    """How several models' predictions become one: method."""
+
+    method: Literal["mean", "vote"] = Field(
+        "mean",
+        description="mean: the mean probability of a run's fold models on the test rows; vote: the share "
+        "of them that call a row relevant at 0.5 (a majority when over 0.5).",
+    )
+
+
 def _check_sweep_key(key: str) -> str:
     if key in ("name", "sweep") or key.startswith("sweep."):
         raise ValueError(f"'{key}' cannot be swept")
@@ -329,7 +339,7 @@ class ExperimentSpec(_Section):
     """One experiment: what to train on which data, how to validate it, and which settings to sweep.
 
     Identity: name, task. Pipeline, in order: data, cleaning, translation, split, model, train.
-    Placement: resources. Comparison: baselines, sweep.
+    Placement: resources. Combination: ensemble. Comparison: baselines, sweep.
     """
 
     name: str = Field(
@@ -345,6 +355,7 @@ class ExperimentSpec(_Section):
     model: ModelSpec = Field(default_factory=ModelSpec, description="Backbone, pooling and LoRA.")
     train: TrainSpec = Field(default_factory=TrainSpec, description="Optimisation.")
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Where training runs.")
+    ensemble: EnsembleSpec = Field(default_factory=EnsembleSpec, description="How fold models' test predictions combine.")
     baselines: bool = Field(
         True,
         description="Also score the 'all relevant' and lexical (TF-IDF + logistic regression) baselines "

@@ -142,7 +142,8 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
             )
             for fold in folds
         ]
-        plan.add(PlannedStage(EVALUATE, f"evaluate {run_spec.name}", {"task": task, "folds": folds}, trains, run=run_index))
+        combine = spec.ensemble.method
+        plan.add(PlannedStage(EVALUATE, f"evaluate {run_spec.name}", {"task": task, "folds": folds, "combine": combine}, trains, run=run_index))
 
         if spec.baselines and (task, ingest, split) not in baseline_keys:
             baseline_keys.add((task, ingest, split))
@@ -166,6 +167,6 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
                     for fold in folds
                 ]
                 plan.add(
-                    PlannedStage(EVALUATE, f"evaluate {run_name}", {"task": task, "folds": folds}, fold_stages, run=run_index)
+                    PlannedStage(EVALUATE, f"evaluate {run_name}", {"task": task, "folds": folds, "combine": combine}, fold_stages, run=run_index)
                 )
     return plan

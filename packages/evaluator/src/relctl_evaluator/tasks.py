@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from celery import shared_task
 from relctl_core import names
+from relctl_core.errors import InputError
 from relctl_core.folds import load_fold, read_predictions, write_prediction_rows, write_predictions
 from relctl_core.pipeline import StageContext, execute_stage
 from relctl_core.stages import stable_hash
@@ -48,28 +49,51 @@ def _fold_output(ctx: StageContext, val: list[Any], val_probs: Any, test: list[A
 
 
 def evaluate_run(ctx: StageContext) -> dict[str, Any]:
-    """Score a run's out-of-fold predictions and average its fold models' test predictions."""
-    fold_outputs = sorted(ctx.inputs("train") + ctx.inputs("baseline"), key=lambda o: o["fold"])
+    """Score a run's out-of-fold predictions and combine its fold models' test predictions.
+
+    Also scores an ensemble of runs (``relctl ensemble``): its config lists the member runs, and its
+    dependencies are their fold stages, member by member."""
+    fold_outputs = ctx.inputs("train") + ctx.inputs("baseline")
+    members = ctx.config.get("members")
+    if members:
+        sizes = [len(member["folds"]) for member in members]
+        starts = np.cumsum([0, *sizes])
+        per_member = [fold_outputs[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
+        names_of = [f"run {member['run']}" for member in members]
+    else:
+        per_member, names_of = [fold_outputs], ["the run"]
+    method = ctx.config.get("combine", "mean")
+    folds_of_member = [{int(o["fold"]): o for o in outputs} for outputs in per_member]
     labels, probs, folds, languages = [], [], [], []
     test_probs: dict[str, list[float]] = defaultdict(list)
     test_language: dict[str, str] = {}
-    for output in fold_outputs:
-        for row in read_predictions(ctx.path(output["artifacts"]["oof"])):
+    for fold in sorted(folds_of_member[0]):
+        fold_rows = [read_predictions(ctx.path(member[fold]["artifacts"]["oof"])) for member in folds_of_member]
+        ids = [row["id"] for row in fold_rows[0]]
+        for name, rows in zip(names_of[1:], fold_rows[1:], strict=True):
+            if sorted(map(str, (row["id"] for row in rows))) != sorted(map(str, ids)):
+                raise InputError(f"{name} scored other rows than {names_of[0]} in fold {fold}: the runs were split differently")
+        by_id = [{row["id"]: float(row["prob"]) for row in rows} for rows in fold_rows]
+        combined = combine_probs([[member[i] for i in ids] for member in by_id], method)
+        for row, prob in zip(fold_rows[0], combined, strict=True):
             labels.append(int(row["label"]))
-            probs.append(float(row["prob"]))
-            folds.append(int(output["fold"]))
+            probs.append(float(prob))
+            folds.append(fold)
             languages.append(row["language"])
-        if "test" in output["artifacts"]:
-            for row in read_predictions(ctx.path(output["artifacts"]["test"])):
-                test_probs[row["id"]].append(float(row["prob"]))
-                test_language[row["id"]] = row["language"]
+        for member in folds_of_member:
+            if "test" in member[fold]["artifacts"]:
+                for row in read_predictions(ctx.path(member[fold]["artifacts"]["test"])):
+                    test_probs[row["id"]].append(float(row["prob"]))
+                    test_language[row["id"]] = row["language"]
     records = [asdict(r) for r in score_out_of_fold(labels=labels, probs=probs, folds=folds, languages=languages)]
     artifacts = {}
     if test_probs:
         ensemble_file = ctx.work_dir / "test_predictions.jsonl"
+        test_ids = list(test_probs)
+        test_combined = combine_probs(np.array([test_probs[i] for i in test_ids]).T, method)
         write_prediction_rows(
             ensemble_file,
-            ({"id": i, "language": test_language[i], "prob": float(np.mean(p))} for i, p in test_probs.items()),
+            ({"id": i, "language": test_language[i], "prob": float(p)} for i, p in zip(test_ids, test_combined, strict=True)),
         )
         artifacts["test_predictions"] = ctx.relative(ensemble_file)
     overall = {r["name"]: r["value"] for r in records if r["fold"] is None and r["language"] is None}
@@ -79,6 +103,23 @@ def evaluate_run(ctx: StageContext) -> dict[str, Any]:
         )
     )
     return {"hash": stable_hash(records), "artifacts": artifacts, "metrics": records, "rows": len(labels)}
+
+
+def combine_probs(member_probs: Any, method: str) -> np.ndarray:
+    """One probability per row from several models' (rows of ``member_probs``, one per model).
+
+    ``mean``: the mean probability. ``vote``: the share of models that call the row relevant at 0.5, a
+    fixed threshold, so that no threshold is tuned on the rows being scored. One model's probabilities
+    pass through either way.
+    """
+    probs = np.asarray(member_probs, dtype=np.float64)
+    if len(probs) == 1:
+        return probs[0]
+    if method == "mean":
+        return probs.mean(axis=0)
+    if method == "vote":
+        return (probs >= 0.5).mean(axis=0)
+    raise ValueError(f"unknown combination {method!r}")
 
 
 @shared_task(name=names.BASELINE, bind=True)

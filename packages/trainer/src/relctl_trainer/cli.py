@@ -41,7 +41,7 @@ def predict(run_id: int, input_file: Path, output_file: Path, threshold: float |
         if run is None:
             raise InputError(f"no run {run_id} (see `relctl show EXPERIMENT`)")
         if run.kind != "model":
-            raise InputError(f"run {run_id} is a baseline: it keeps no model to predict with")
+            raise InputError(f"run {run_id} is a {run.kind}: it keeps no model of its own to predict with")
         experiment = session.get(Experiment, run.experiment_id)
         assert experiment is not None
         stages = session.scalars(select(Stage).where(Stage.run_id == run_id, Stage.kind == "train", Stage.status == DONE)).all()

@@ -1,0 +1,121 @@
+"""Ensembles: fold models' test predictions by mean or vote, and `relctl ensemble` over finished runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from tests.support import relctl
+from tests.tiny_model import build_tiny_backbone
+
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo" / "data"
+
+SPEC = """\
+name: {name}
+data:
+  qc: {{train: data/qc_train.jsonl, test: data/qc_test.jsonl, max_rows: 200}}
+split: {{strategy: category-aware, folds: 4, train_folds: [0, 1], seed: {seed}}}
+model: {{backbone: {backbone}}}
+train: {{epochs: 1, batch_size: 16, max_length: 32, lr: 1.0e-3}}
+ensemble: {{method: vote}}
+sweep: {{model.lora.r: [2, 4]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], dict[str, int], Path]:
+    """One finished experiment (a sweep of two runs beside the baselines) in a fresh embedded home."""
+    from tests.conftest import model_store
+
+    work = tmp_path_factory.mktemp("ensemble")
+    env = {"RELCTL_HOME": str(work / "home"), "RELCTL_MODEL_STORE": str(model_store())}
+    shutil.copytree(DEMO, work / "data")
+    build_tiny_backbone(work / "tiny", [work / "data" / "qc_train.jsonl"])
+    (work / "experiment.yaml").write_text(SPEC.format(name="members", seed=42, backbone=work / "tiny"))
+    done = relctl("run", "experiment.yaml", "--json", env=env, cwd=work)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_ids = {row["run"]: row["run_id"] for row in json.loads(done.stdout)["rows"]}
+    return env, run_ids, work
+
+
+def _prediction_files(home: Path, run_id: int, kind: str) -> dict[int, Path]:
+    import sqlite3
+
+    with sqlite3.connect(home / "relctl.db") as conn:
+        rows = conn.execute("select config, output from stages where run_id = ? and kind = ?", (run_id, kind)).fetchall()
+    return {json.loads(config).get("fold", -1): json.loads(output)["artifacts"] for config, output in rows}
+
+
+def _probs(path: Path) -> dict[str, tuple[int | None, float]]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return {str(r["id"]): (r.get("label"), r["prob"]) for r in rows}
+
+
+def test_fold_models_vote_on_the_test_rows(finished) -> None:
+    env, run_ids, _ = finished
+    home = Path(env["RELCTL_HOME"])
+    artifacts = _prediction_files(home, run_ids["r=2"], "evaluate")[-1]
+    votes = {prob for _, prob in _probs(home / "artifacts" / artifacts["test_predictions"]).values()}
+    # Two fold models: each row gets 0, 1 or 2 votes out of 2.
+    assert votes <= {0.0, 0.5, 1.0} and len(votes) > 1
+
+
+def test_ensemble_of_two_runs_scores_their_mean_probability_on_the_same_folds(finished) -> None:
+    env, run_ids, _ = finished
+    home = Path(env["RELCTL_HOME"])
+    done = relctl("ensemble", str(run_ids["r=2"]), str(run_ids["r=4"]), "--json", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    ensemble, *members = result["rows"]
+    assert ensemble["kind"] == "ensemble" and ensemble["run"] == f"ensemble:{run_ids['r=2']}+{run_ids['r=4']}"
+    assert [m["run_id"] for m in members] == [run_ids["r=2"], run_ids["r=4"]]
+
+    # The evaluator's per-fold ROC-AUC is that of the members' mean out-of-fold probability.
+    board = json.loads(relctl("leaderboard", "--experiment", str(result["experiment_id"]), "--json", env=env).stdout)
+    assert [row["kind"] for row in board["rows"]] == ["ensemble"] and board["rows"][0]["folds"] == 2
+    import sqlite3
+
+    with sqlite3.connect(home / "relctl.db") as conn:
+        fold_auc = dict(conn.execute("select fold, value from metrics where run_id = ? and name = 'roc_auc' and fold is not null and language is null", (ensemble["run_id"],)).fetchall())
+    for fold in (0, 1):
+        a = _probs(home / "artifacts" / _prediction_files(home, run_ids["r=2"], "train")[fold]["oof"])
+        b = _probs(home / "artifacts" / _prediction_files(home, run_ids["r=4"], "train")[fold]["oof"])
+        ids = sorted(a)
+        labels = [a[i][0] for i in ids]
+        mean = [(a[i][1] + b[i][1]) / 2 for i in ids]
+        assert fold_auc[fold] == pytest.approx(roc_auc_score(labels, mean), abs=1e-9)
+        # ... and not merely that of one member.
+        assert fold_auc[fold] != pytest.approx(roc_auc_score(labels, [a[i][1] for i in ids]), abs=1e-9)
+
+    # Its test predictions combine every member's fold models.
+    test = _prediction_files(home, ensemble["run_id"], "evaluate")[-1]["test_predictions"]
+    assert len(_probs(home / "artifacts" / test)) == 120
+
+    voted = relctl("ensemble", str(run_ids["r=2"]), str(run_ids["r=4"]), str(run_ids["baseline:lexical"]), "--method", "vote", "--json", env=env)
+    assert voted.returncode == 0, voted.stderr
+    assert "ensemble:" in json.loads(voted.stdout)["rows"][0]["run"]
+    assert "ensemble" in relctl("leaderboard", env=env).stdout
+
+
+def test_bad_ensembles_are_bad_input(finished) -> None:
+    env, run_ids, work = finished
+    for args, message in [
+        ([run_ids["r=2"]], "at least two different runs"),
+        ([run_ids["r=2"], 999], "no run 999"),
+    ]:
+        done = relctl("ensemble", *map(str, args), env=env)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert message in done.stderr
+
+    # Runs trained on another split hold other rows in each fold.
+    spec = work / "other-split.yaml"
+    spec.write_text(SPEC.format(name="other", seed=7, backbone=work / "tiny").replace("sweep: {model.lora.r: [2, 4]}\n", ""))
+    other = relctl("run", str(spec), "--json", env=env)
+    assert other.returncode == 0, other.stderr[-2000:]
+    other_run = next(r["run_id"] for r in json.loads(other.stdout)["rows"] if r["kind"] == "model")
+    done = relctl("ensemble", str(run_ids["r=2"]), str(other_run), env=env)
+    assert done.returncode == 2 and "split differently" in done.stderr, done.stderr
