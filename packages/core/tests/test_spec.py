@@ -123,6 +123,7 @@ baselines: false
             "seed": 42,
             "max_steps": 10,
             "checkpoint_steps": 200,
+            "tapt": None,
         },
         "resources": {"gpu": "a100", "gpus": 4},
         "ensemble": {"method": "mean"},

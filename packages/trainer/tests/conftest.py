@@ -126,7 +126,7 @@ def make_job(tiny_backbone: str, toy_files: dict[str, str]) -> Callable[..., obj
             "model_path": tiny_backbone,
             "epochs": 2,
             "batch_size": 16,
-            "lr": 5e-2,
+            "lr": 2e-2,
             "scheduler": "constant",
             "warmup_ratio": 0.0,
             "max_length": 24,

@@ -95,6 +95,7 @@ def test_events_arrive_in_order(run: Run) -> None:
         "precision": "fp32",
         "resumed_from_epoch": None,
         "resumed_from_step": None,
+        "initialised_from": None,
     }
     steps = _steps(run.events)
     assert [step["step"] for step in steps] == sorted({step["step"] for step in steps})
@@ -250,3 +251,18 @@ def test_a_decoder_backbone_learns_the_toy_task(make_job, tiny_decoder: str, tmp
     assert captured.result["metrics"]["roc_auc"] > 0.85
     card = json.loads((tmp_path / "model" / "relevance_model.json").read_text())
     assert (card["architecture"], card["pooling"]) == ("decoder", "last")
+
+
+def test_a_job_can_continue_a_trained_model(run: Run, make_job, tmp_path: Path) -> None:
+    """TAPT stage 2 starts from stage 1's adapter and head: with a vanishing learning rate it predicts
+    what the model it continues predicted; a fresh model does not."""
+    tiny_steps = {"lr": 1e-12, "max_steps": 1, "test_file": None}
+    events: list[dict[str, Any]] = []
+    continued = training.train(make_job(tmp_path / "continued", init_from=run.result["adapter_dir"], **tiny_steps), events.append)
+    assert events[0]["initialised_from"] == run.result["adapter_dir"]
+    np.testing.assert_allclose(_oof_probs(continued["oof_file"]), _oof_probs(run.result["oof_file"]), rtol=0, atol=1e-5)
+    fresh = training.train(make_job(tmp_path / "fresh", **tiny_steps), lambda event: None)
+    assert not np.allclose(_oof_probs(fresh["oof_file"]), _oof_probs(run.result["oof_file"]), atol=1e-2)
+
+    with pytest.raises(InputError, match="does not fit"):
+        training.train(make_job(tmp_path / "other-rank", init_from=run.result["adapter_dir"], lora_r=3, **tiny_steps), lambda event: None)

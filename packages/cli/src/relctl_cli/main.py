@@ -176,7 +176,7 @@ def finish(settings: Settings, experiment_id: int, final: str, as_json: bool) ->
 
 def progress_text(stage: Stage) -> str:
     p = stage.progress or {}
-    if stage.kind == "train" and "total_steps" in p:
+    if stage.kind in ("train", "pretrain") and "total_steps" in p:
         loss = f" loss {p['loss']:.4f}" if isinstance(p.get("loss"), float) else ""
         return f"epoch {p.get('epoch', 0)} step {p.get('step', 0)}/{p['total_steps']}{loss}"
     if "total" in p:

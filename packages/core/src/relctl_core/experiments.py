@@ -40,18 +40,21 @@ def prepare(path: str | Path) -> Prepared:
     checked: set[tuple[str, str, str]] = set()
     for run in runs:
         spec = run.spec
-        task = TASK_CODES[spec.task]
-        data = getattr(spec.data, spec.task)
-        for file, require_label in ((data.train, True), (data.test, False)):
-            if file is None:
-                continue
-            cleaning = spec.cleaning.model_dump()
-            key = (str(file), task, repr(sorted(cleaning.items())))
-            if key not in checked:
-                checked.add(key)
-                examples = load_examples(file, task, require_label=require_label)
-                clean_examples(examples, source=str(file), **cleaning)
-            data_files[str(file)] = {"path": str(file), "sha256": file_sha256(file)}
+        # TAPT's stage 1 reads the auxiliary task's labelled rows: they are checked like the target's.
+        tasks = [spec.task] + ([spec.train.tapt.aux_task] if spec.train.tapt else [])
+        for task_name in tasks:
+            task = TASK_CODES[task_name]
+            data = getattr(spec.data, task_name)
+            for file, require_label in ((data.train, True), (data.test, False)):
+                if file is None:
+                    continue
+                cleaning = spec.cleaning.model_dump()
+                key = (str(file), task, repr(sorted(cleaning.items())))
+                if key not in checked:
+                    checked.add(key)
+                    examples = load_examples(file, task, require_label=require_label)
+                    clean_examples(examples, source=str(file), **cleaning)
+                data_files[str(file)] = {"path": str(file), "sha256": file_sha256(file)}
         if spec.translation.path is not None:
             data_files[str(spec.translation.path)] = {"path": str(spec.translation.path), "sha256": file_sha256(spec.translation.path)}
     return Prepared(loaded.path, loaded.text, loaded.spec.name, resolved_dict(loaded.spec), plan_experiment(runs, data_files))

@@ -25,12 +25,13 @@ class FoldData:
 
 
 def load_fold(ctx: StageContext, fold: int) -> FoldData:
-    dataset = ctx.input("ingest")
+    """Fold ``fold`` of the stage's own task (a TAPT stage also depends on the other task's data)."""
+    task = ctx.config["task"]
+    dataset = ctx.input("ingest", task)
     examples = read_examples(ctx.path(dataset["artifacts"]["train"]))
     test = read_examples(ctx.path(dataset["artifacts"]["test"])) if "test" in dataset["artifacts"] else []
     fold_of_row: dict[str, int] = load_json(ctx.path(ctx.input("split")["artifacts"]["folds"]))
-    translations = ctx.inputs("translate")
-    english = load_json(ctx.path(translations[0]["artifacts"]["english"])) if translations else None
+    english = english_for(ctx, task)
     return FoldData(
         fold=fold,
         train=[e for e in examples if fold_of_row[e.id] != fold],
@@ -38,6 +39,12 @@ def load_fold(ctx: StageContext, fold: int) -> FoldData:
         test=test,
         english=english,
     )
+
+
+def english_for(ctx: StageContext, task: str) -> dict[str, str] | None:
+    """query -> English of one task's data, when the experiment translates."""
+    translations = ctx.inputs("translate", task)
+    return load_json(ctx.path(translations[0]["artifacts"]["english"])) if translations else None
 
 
 def write_predictions(path: Path, examples: Iterable[Example], probs: Iterable[float], *, with_label: bool) -> None:

@@ -4,6 +4,7 @@ INGEST = "relctl.core.ingest"
 TRANSLATE = "relctl.translator.translate"
 SPLIT = "relctl.splitter.split"
 TRAIN = "relctl.trainer.train"
+PRETRAIN = "relctl.trainer.pretrain"
 BASELINE = "relctl.evaluator.baseline"
 EVALUATE = "relctl.evaluator.evaluate"
 

@@ -59,15 +59,16 @@ class StageContext:
     deps: list[tuple[str, dict[str, Any], dict[str, Any]]]  # (kind, config, output) of each dependency
     work_dir: Path
 
-    def input(self, kind: str) -> dict[str, Any]:
-        """The output of the single dependency of this kind."""
-        found = self.inputs(kind)
+    def input(self, kind: str, task: str | None = None) -> dict[str, Any]:
+        """The output of the single dependency of this kind (of this task's data, when given)."""
+        found = self.inputs(kind, task)
         if len(found) != 1:
             raise LookupError(f"stage {self.stage_id} has {len(found)} '{kind}' inputs, expected 1")
         return found[0]
 
-    def inputs(self, kind: str) -> list[dict[str, Any]]:
-        return [output for dep_kind, _config, output in self.deps if dep_kind == kind]
+    def inputs(self, kind: str, task: str | None = None) -> list[dict[str, Any]]:
+        """The outputs of the dependencies of this kind; with task, only those of that task's data."""
+        return [output for dep_kind, config, output in self.deps if dep_kind == kind and (task is None or config.get("task") == task)]
 
     def path(self, relative: str) -> Path:
         """An artifact path stored in an output, resolved against this host's artifact root."""
@@ -121,7 +122,7 @@ def write_experiment(session: Session, *, name: str, spec_path: str, spec_text: 
             label=planned.label,
             task_name=planned.task_name,
             queue=_queue_of(planned.task_name, planned.gpu),
-            config={**planned.config, "gpu": planned.gpu} if planned.kind == "train" else planned.config,
+            config={**planned.config, "gpu": planned.gpu} if planned.task_name.startswith("relctl.trainer.") else planned.config,
             depends_on=[ids[dep] for dep in planned.depends_on],
             status=PENDING,
         )

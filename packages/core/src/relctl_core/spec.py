@@ -259,10 +259,22 @@ class ModelSpec(_Section):
     )
 
 
+class TaptSpec(_Section):
+    """Task-adaptive pre-training: stage 1 trains the adapter and head on the auxiliary task's rows,
+    stage 2 continues them on the target task. Fields: aux_task, epochs, lr, max_rows."""
+
+    aux_task: Task = Field(description="The task whose labelled rows stage 1 trains on (the other task).")
+    epochs: int = Field(1, gt=0, description="Passes of stage 1 over the auxiliary rows.")
+    lr: float | None = Field(None, gt=0, description="Peak learning rate of stage 1; none: train.lr.")
+    max_rows: int | None = Field(
+        None, gt=0, description="Deterministic cap on stage 1's rows (sampled with split.seed); none: all."
+    )
+
+
 class TrainSpec(_Section):
     """Optimisation (AdamW).
 
-    Length: epochs, max_steps. Resuming: checkpoint_steps. Step: lr, batch_size, grad_accum, scheduler, warmup_ratio, weight_decay.
+    Length: epochs, max_steps. Resuming: checkpoint_steps. Two stages: tapt. Step: lr, batch_size, grad_accum, scheduler, warmup_ratio, weight_decay.
     Inputs and numerics: max_length, precision, seed.
     """
 
@@ -288,6 +300,9 @@ class TrainSpec(_Section):
         gt=0,
         description="Checkpoint every this many optimiser steps (and at every epoch end); a training "
         "whose worker dies resumes from the last one. None: at epoch ends only.",
+    )
+    tapt: TaptSpec | None = Field(
+        None, description="Task-adaptive pre-training on the other task's rows first; none to skip."
     )
 
 
@@ -386,6 +401,12 @@ class ExperimentSpec(_Section):
         for task in self.tasks:
             if getattr(self.data, task) is None:
                 raise _rule_error(("data", task), f"required for task {task}")
+        tapt = self.train.tapt
+        if tapt is not None:
+            if tapt.aux_task in self.tasks:
+                raise _rule_error(("train", "tapt", "aux_task"), f"must be another task than the one trained ({self.task})")
+            if getattr(self.data, tapt.aux_task) is None:
+                raise _rule_error(("data", tapt.aux_task), f"required by train.tapt.aux_task {tapt.aux_task}")
         return self
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from relctl_core import names
 
-INGEST, TRANSLATE, SPLIT, TRAIN, BASELINE, EVALUATE = "ingest", "translate", "split", "train", "baseline", "evaluate"
+INGEST, TRANSLATE, SPLIT, PRETRAIN, TRAIN, BASELINE, EVALUATE = "ingest", "translate", "split", "pretrain", "train", "baseline", "evaluate"
 BASELINES = ("all-relevant", "lexical")
 TASK_CODES = {"qc": "QC", "qi": "QI"}
 
@@ -38,6 +38,7 @@ class PlannedStage:
             INGEST: names.INGEST,
             TRANSLATE: names.TRANSLATE,
             SPLIT: names.SPLIT,
+            PRETRAIN: names.PRETRAIN,
             TRAIN: names.TRAIN,
             BASELINE: names.BASELINE,
             EVALUATE: names.EVALUATE,
@@ -74,41 +75,9 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
     for run_spec in run_specs:
         spec = run_spec.spec
         task = TASK_CODES[spec.task]
-        data = getattr(spec.data, spec.task)
-        ingest = plan.add(
-            PlannedStage(
-                INGEST,
-                f"ingest {task}",
-                {
-                    "task": task,
-                    "train": data_files[str(data.train)],
-                    "test": data_files[str(data.test)] if data.test else None,
-                    "cleaning": spec.cleaning.model_dump(mode="json"),
-                    "max_rows": data.max_rows,
-                    "sample_seed": spec.split.seed,
-                },
-                [],
-            )
-        )
-        inputs = [ingest]
+        ingest, translate = _data_stages(plan, spec, spec.task, data_files)
+        inputs = [ingest] + ([translate] if translate else [])
         translation = spec.translation
-        if translation.enabled:
-            inputs.append(
-                plan.add(
-                    PlannedStage(
-                        TRANSLATE,
-                        f"translate {task} ({translation.backend})",
-                        {
-                            "task": task,
-                            "backend": translation.backend,
-                            "model": translation.model,
-                            "file": data_files[str(translation.path)] if translation.path else None,
-                            "batch_size": translation.batch_size,
-                        },
-                        [ingest],
-                    )
-                )
-            )
         split_cfg = spec.split.model_dump(mode="json")
         folds = list(range(spec.split.folds)) if spec.split.train_folds == "all" else list(spec.split.train_folds)
         split = plan.add(
@@ -129,13 +98,14 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
         }
         run_index = len(plan.runs)
         plan.runs.append(PlannedRun(run_spec.name, "model", task, {"overrides": run_spec.overrides, **run_config}))
+        pretrains = _pretrain_stages(plan, spec, run_config, folds, [ingest, split], data_files)
         trains = [
             plan.add(
                 PlannedStage(
                     TRAIN,
                     f"train {run_spec.name} fold {fold}",
                     {**run_config, "fold": fold},
-                    list(inputs),
+                    list(inputs) + ([pretrains[fold]] if pretrains else []),
                     run=run_index,
                     gpu=spec.resources.gpu,
                 )
@@ -170,3 +140,79 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
                     PlannedStage(EVALUATE, f"evaluate {run_name}", {"task": task, "folds": folds, "combine": combine}, fold_stages, run=run_index)
                 )
     return plan
+
+
+def _data_stages(plan: Plan, spec: Any, task_name: str, data_files: dict[str, dict[str, Any]]) -> tuple[str, str | None]:
+    """The ingest stage of one task's data, and its translate stage when the experiment translates."""
+    task = TASK_CODES[task_name]
+    data = getattr(spec.data, task_name)
+    ingest = plan.add(
+        PlannedStage(
+            INGEST,
+            f"ingest {task}",
+            {
+                "task": task,
+                "train": data_files[str(data.train)],
+                "test": data_files[str(data.test)] if data.test else None,
+                "cleaning": spec.cleaning.model_dump(mode="json"),
+                "max_rows": data.max_rows,
+                "sample_seed": spec.split.seed,
+            },
+            [],
+        )
+    )
+    translation = spec.translation
+    if not translation.enabled:
+        return ingest, None
+    translate = plan.add(
+        PlannedStage(
+            TRANSLATE,
+            f"translate {task} ({translation.backend})",
+            {
+                "task": task,
+                "backend": translation.backend,
+                "model": translation.model,
+                "file": data_files[str(translation.path)] if translation.path else None,
+                "batch_size": translation.batch_size,
+            },
+            [ingest],
+        )
+    )
+    return ingest, translate
+
+
+# Settings of train that stage 2 alone uses: runs that differ only in these share their stage 1.
+_STAGE_TWO_ONLY = ("epochs", "lr", "max_steps", "tapt")
+
+
+def _pretrain_stages(
+    plan: Plan, spec: Any, run_config: dict[str, Any], folds: list[int], target: list[str], data_files: dict[str, dict[str, Any]]
+) -> dict[int, str]:
+    """TAPT stage 1 per fold: the auxiliary task's rows, less those whose query is in the target fold's
+    validation rows (so that stage 1 never sees a validation query), train the adapter and head."""
+    tapt = spec.train.tapt
+    if tapt is None:
+        return {}
+    aux_ingest, aux_translate = _data_stages(plan, spec, tapt.aux_task, data_files)
+    train = {k: v for k, v in run_config["train"].items() if k not in _STAGE_TWO_ONLY}
+    stage_one = {"aux_task": TASK_CODES[tapt.aux_task], "epochs": tapt.epochs, "lr": tapt.lr or spec.train.lr, "max_rows": tapt.max_rows}
+    return {
+        fold: plan.add(
+            PlannedStage(
+                PRETRAIN,
+                f"pretrain {stage_one['aux_task']} for {run_config['task']} fold {fold}",
+                {
+                    "task": run_config["task"],
+                    "mode": run_config["mode"],
+                    "model": run_config["model"],
+                    "train": train,
+                    "tapt": stage_one,
+                    "fold": fold,
+                    "seed": spec.split.seed,
+                },
+                [*target, aux_ingest] + ([aux_translate] if aux_translate else []),
+                gpu=spec.resources.gpu,
+            )
+        )
+        for fold in folds
+    }

@@ -15,7 +15,7 @@ class TrainJob(BaseModel):
 
     Fields by group:
 
-    - backbone: ``model_path``, ``pooling``
+    - backbone: ``model_path``, ``pooling``, ``init_from``
     - LoRA: ``lora_r``, ``lora_alpha``, ``lora_dropout``, ``target_modules``, ``train_embeddings``
     - optimisation: ``epochs``, ``lr``, ``batch_size``, ``grad_accum``, ``scheduler``, ``warmup_ratio``,
       ``weight_decay``, ``max_steps``, ``precision``, ``seed``
@@ -58,6 +58,9 @@ class TrainJob(BaseModel):
     test_file: str | None = Field(None, description="Unlabelled rows scored once by the final model.")
     output_dir: str = Field(description="Where model/, oof.jsonl, test.jsonl and checkpoints/ go.")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
+    init_from: str | None = Field(
+        None, description="A trained model folder whose adapter and head this training starts from (TAPT stage 2)."
+    )
     checkpoint_steps: int | None = Field(
         None, gt=0, description="Also checkpoint every this many optimizer steps; None: at epoch ends only."
     )

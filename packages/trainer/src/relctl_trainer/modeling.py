@@ -199,9 +199,14 @@ def _load_base(model_path: str, dtype: torch.dtype, *, file: Path | None = None,
     from transformers import AutoModel
 
     try:
-        return AutoModel.from_pretrained(model_path, dtype=dtype)
+        model = AutoModel.from_pretrained(model_path, dtype=dtype)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot load the backbone: {exc}", file=file, path=field) from None
+    if getattr(model, "pooler", None) is not None:
+        # The head pools token states itself: BERT's pooler (untrained in e5) would only cost compute,
+        # and its "dense" layer would take LoRA adapters that never learn.
+        model.pooler = None
+    return model
 
 
 def _input_embedding_name(model: nn.Module) -> str:
@@ -233,6 +238,25 @@ def build_relevance_model(
         if parameter.requires_grad:
             parameter.data = parameter.data.float()
     return model.to(placement.device)
+
+
+def continue_from(model: RelevanceModel, card: ModelCard, directory: Path) -> None:
+    """Load a trained model's adapter and head into a fresh one of the same shape (TAPT stage 2)."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    trained = read_card(directory)
+    same = ("base_model_path", "architecture", "pooling", "hidden_size", "target_modules", "train_embeddings")
+    changed = [name for name in same if getattr(trained, name) != getattr(card, name)]
+    if changed:
+        raise InputError(f"cannot continue a model of another shape (changed: {', '.join(changed)})", file=directory / CARD_FILE)
+    try:
+        result = set_peft_model_state_dict(model.backbone, load_file(str(directory / "adapter_model.safetensors")))
+    except RuntimeError as exc:  # tensors of other shapes: another LoRA rank
+        raise InputError(f"adapter does not fit the model: {str(exc).splitlines()[0]}", file=directory) from None
+    if result.unexpected_keys:
+        raise InputError(f"adapter does not fit the model ({len(result.unexpected_keys)} unexpected tensors)", file=directory)
+    model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
 
 
 def save_relevance_model(model: RelevanceModel, card: ModelCard, directory: Path) -> None:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import queue
+import random
 import signal
 import subprocess
 import sys
@@ -20,9 +21,10 @@ from typing import Any
 
 from celery import shared_task
 from relctl_core import names
+from relctl_core.data import read_examples
 from relctl_core.db import Stage, session_scope
-from relctl_core.errors import RelctlError
-from relctl_core.folds import FoldData, load_fold
+from relctl_core.errors import InputError, RelctlError
+from relctl_core.folds import FoldData, english_for, load_fold
 from relctl_core.modelstore import resolve_backbone
 from relctl_core.pipeline import StageContext, execute_stage, write_json
 from sqlalchemy import update
@@ -39,13 +41,13 @@ class TrainingCancelled(RelctlError):
     pass
 
 
-def write_rows(path: Path, data: FoldData, examples: list[Any], mode: str, *, with_label: bool) -> None:
+def write_rows(path: Path, english: dict[str, str] | None, examples: list[Any], mode: str, *, with_label: bool) -> None:
     with path.open("w", encoding="utf-8") as out:
         for e in examples:
             row = {
                 "id": e.id,
                 "language": e.language,
-                "query_text": build_query_text(e.query, data.english_of(e.query), mode),
+                "query_text": build_query_text(e.query, (english or {}).get(e.query), mode),
                 "target_text": e.target,
             }
             if with_label:
@@ -57,11 +59,26 @@ def build_job(ctx: StageContext, data: FoldData) -> TrainJob:
     cfg = ctx.config
     inputs = ctx.work_dir / "inputs"
     inputs.mkdir(exist_ok=True)
-    write_rows(inputs / "train.jsonl", data, data.train, cfg["mode"], with_label=True)
-    write_rows(inputs / "val.jsonl", data, data.val, cfg["mode"], with_label=True)
+    write_rows(inputs / "train.jsonl", data.english, data.train, cfg["mode"], with_label=True)
+    write_rows(inputs / "val.jsonl", data.english, data.val, cfg["mode"], with_label=True)
     if data.test:
-        write_rows(inputs / "test.jsonl", data, data.test, cfg["mode"], with_label=False)
-    model, train = cfg["model"], cfg["train"]
+        write_rows(inputs / "test.jsonl", data.english, data.test, cfg["mode"], with_label=False)
+    pretrained = ctx.inputs("pretrain")
+    return _job(
+        ctx,
+        epochs=cfg["train"]["epochs"],
+        lr=cfg["train"]["lr"],
+        max_steps=cfg["train"].get("max_steps"),
+        train_file=str(inputs / "train.jsonl"),
+        val_file=str(inputs / "val.jsonl"),
+        test_file=str(inputs / "test.jsonl") if data.test else None,
+        init_from=str(ctx.path(pretrained[0]["artifacts"]["model"])) if pretrained else None,
+    )
+
+
+def _job(ctx: StageContext, **fields: Any) -> TrainJob:
+    """A TrainJob with the stage's model and optimisation settings; ``fields`` adds the rest."""
+    model, train = ctx.config["model"], ctx.config["train"]
     lora = model["lora"]
     return TrainJob(
         model_path=resolve_backbone(ctx.settings, model["backbone"]),
@@ -71,8 +88,6 @@ def build_job(ctx: StageContext, data: FoldData) -> TrainJob:
         lora_dropout=lora["dropout"],
         target_modules=lora.get("target_modules"),
         train_embeddings=model.get("train_embeddings", False),
-        epochs=train["epochs"],
-        lr=train["lr"],
         batch_size=train["batch_size"],
         grad_accum=train["grad_accum"],
         scheduler=train["scheduler"],
@@ -81,12 +96,9 @@ def build_job(ctx: StageContext, data: FoldData) -> TrainJob:
         max_length=train["max_length"],
         precision=train["precision"],
         seed=train["seed"],
-        max_steps=train.get("max_steps"),
         checkpoint_steps=train.get("checkpoint_steps"),
-        train_file=str(inputs / "train.jsonl"),
-        val_file=str(inputs / "val.jsonl"),
-        test_file=str(inputs / "test.jsonl") if data.test else None,
         output_dir=str(ctx.work_dir / "out"),
+        **fields,
     )
 
 
@@ -103,21 +115,9 @@ def child_env() -> dict[str, str]:
 def train_fold(ctx: StageContext) -> dict[str, Any]:
     data = load_fold(ctx, ctx.config["fold"])
     job = build_job(ctx, data)
-    job_file = ctx.work_dir / "job.json"
-    write_json(job_file, job.model_dump(mode="json"))
-    log_file = ctx.work_dir / "train.log"
-    ctx.log(f"training fold {ctx.config['fold']}: {len(data.train)} train rows, {len(data.val)} validation rows on {job.model_path}")
-    with log_file.open("ab") as stderr:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "relctl_trainer.child", str(job_file)],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=child_env(),
-            start_new_session=True,  # its own process group: cancel kills every rank at once
-        )
-        with session_scope(ctx.settings.database_url) as session:
-            session.execute(update(Stage).where(Stage.id == ctx.stage_id).values(pid=child.pid))
-        result = _follow(ctx, child)
+    start = f", continuing the TAPT stage-1 model {job.init_from}" if job.init_from else ""
+    ctx.log(f"training fold {ctx.config['fold']}: {len(data.train)} train rows, {len(data.val)} validation rows on {job.model_path}{start}")
+    result = _run_child(ctx, job)
     outputs = ctx.work_dir / "out"
     artifacts = {"oof": ctx.relative(Path(result["oof_file"])), "model": ctx.relative(outputs / "model")}
     if result.get("test_file"):
@@ -132,6 +132,51 @@ def train_fold(ctx: StageContext) -> dict[str, Any]:
         "resumed_from_step": result.get("resumed_from_step"),
         "steps_run": result.get("steps_run"),
     }
+
+
+def pretrain_fold(ctx: StageContext) -> dict[str, Any]:
+    """TAPT stage 1 for one fold: train the adapter and head on the auxiliary task's rows, less every
+    row whose query is in this fold's validation rows of the target task (stage 2 is scored there)."""
+    cfg = ctx.config
+    tapt = cfg["tapt"]
+    held_out = {e.query for e in load_fold(ctx, cfg["fold"]).val}
+    aux = read_examples(ctx.path(ctx.input("ingest", tapt["aux_task"])["artifacts"]["train"]))
+    rows = [e for e in aux if e.query not in held_out]
+    excluded = len(aux) - len(rows)
+    if tapt.get("max_rows") and len(rows) > tapt["max_rows"]:
+        keep = sorted(random.Random(cfg["seed"]).sample(range(len(rows)), tapt["max_rows"]))
+        rows = [rows[i] for i in keep]
+    if not rows:
+        raise InputError(f"no {tapt['aux_task']} rows left for TAPT stage 1 once the fold's validation queries are held out", path="train.tapt")
+    inputs = ctx.work_dir / "inputs"
+    inputs.mkdir(exist_ok=True)
+    write_rows(inputs / "train.jsonl", english_for(ctx, tapt["aux_task"]), rows, cfg["mode"], with_label=True)
+    job = _job(ctx, epochs=tapt["epochs"], lr=tapt["lr"], train_file=str(inputs / "train.jsonl"))
+    ctx.log(
+        f"TAPT stage 1 on {tapt['aux_task']} for {cfg['task']} fold {cfg['fold']}: {len(rows)} rows "
+        f"({excluded} held out: their query is in the fold's validation rows)"
+    )
+    _run_child(ctx, job)
+    model_dir = ctx.work_dir / "out" / "model"
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sorted(model_dir.glob("*.safetensors")))).hexdigest()
+    return {"hash": digest, "artifacts": {"model": ctx.relative(model_dir)}, "fold": cfg["fold"], "rows": len(rows), "held_out": excluded}
+
+
+def _run_child(ctx: StageContext, job: TrainJob) -> dict[str, Any]:
+    """Run one training job in a child process of its own session, relaying its events; its result."""
+    job_file = ctx.work_dir / "job.json"
+    write_json(job_file, job.model_dump(mode="json"))
+    with (ctx.work_dir / "train.log").open("ab") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "relctl_trainer.child", str(job_file)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=child_env(),
+            start_new_session=True,  # its own process group: cancel kills every rank at once
+        )
+        with session_scope(ctx.settings.database_url) as session:
+            session.execute(update(Stage).where(Stage.id == ctx.stage_id).values(pid=child.pid))
+        return _follow(ctx, child)
 
 
 def _follow(ctx: StageContext, child: subprocess.Popen[bytes]) -> dict[str, Any]:
@@ -198,6 +243,11 @@ def _kill_group(child: subprocess.Popen[bytes]) -> None:
         child.wait()
     except ProcessLookupError:
         pass
+
+
+@shared_task(name=names.PRETRAIN, bind=True)
+def pretrain(self: Any, stage_id: int, gpu: str = "cpu") -> str:
+    return execute_stage(stage_id, pretrain_fold, version=__version__, task_id=self.request.id)
 
 
 @shared_task(name=names.TRAIN, bind=True)

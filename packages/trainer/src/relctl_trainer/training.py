@@ -34,6 +34,7 @@ from relctl_trainer.modeling import (
     RelevanceModel,
     build_relevance_model,
     choose_placement,
+    continue_from,
     describe_backbone,
     load_tokenizer,
     save_relevance_model,
@@ -99,6 +100,8 @@ def _train(job: TrainJob, emit: Emit) -> dict[str, Any]:
     model = build_relevance_model(
         card, lora_r=job.lora_r, lora_alpha=job.lora_alpha, lora_dropout=job.lora_dropout, placement=placement
     )
+    if job.init_from:
+        continue_from(model, card, Path(job.init_from))
     train_pairs = _encode(tokenizer, train_rows, job.max_length)
     train_labels = np.array([row.label for row in train_rows], dtype=np.float32)
 
@@ -125,6 +128,7 @@ def _train(job: TrainJob, emit: Emit) -> dict[str, Any]:
             "precision": placement.precision,
             "resumed_from_epoch": resumed.epoch if resumed else None,
             "resumed_from_step": resumed.global_step if resumed else None,
+            "initialised_from": job.init_from,
         }
     )
 

@@ -1,0 +1,372 @@
+"""Benchmark: relctl's trainer against a plain `transformers.Trainer` script, same model, data and settings.
+
+A seeded subset of the real QC sample (queries cleaned as relctl cleans them, split 80/20 by query so
+that no query is on both sides) trains the same backbone with the same LoRA adapters, hyperparameters
+and seed twice, one after the other, on the same number of torch threads:
+
+- relctl: `relctl_trainer.training.train` in-process (mean pooling, one-logit head, dynamic padding
+  with length-grouped batches); timed from its "start" event to the last step of each epoch, so that
+  validation scoring and checkpoints stay out.
+- baseline: the usual script: AutoModelForSequenceClassification (2 labels) + peft LoRA, every pair
+  padded to max_length, `transformers.Trainer`; timed by the `train_runtime` it reports.
+
+Prints training rows per second of both, the speed-up, and F1 of the relevant class at 0.5 and ROC-AUC
+of both on the same validation rows, as a Markdown table; raw figures go to bench/train_speed.last.json.
+
+    .venv/bin/python bench/train_speed.py --rows 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+BENCH = Path(__file__).resolve().parent
+SAMPLE = BENCH.parent.parent / "shared" / "data" / "qc-sample" / "train_QC.jsonl"
+VALIDATION_SHARE = 0.2
+# transformers' names for relctl's two schedules (both warm up linearly first).
+TRAINER_SCHEDULERS = {"linear": "linear", "constant": "constant_with_warmup"}
+_WHITESPACE_RUN = re.compile(r"\s+")
+
+Row = dict[str, Any]
+
+
+def main() -> int:
+    args = parse_args()
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    quiet_transformers()
+    backbone = resolve_backbone(args.backbone)
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    # relctl's trainer picks its own CPU thread count unless OMP_NUM_THREADS is set (one thread for
+    # narrow models); setting it keeps both trainers on the same count.
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+
+    train_rows, val_rows = split_by_query(sample_rows(args.rows, args.seed), args.seed)
+    workdir = Path(tempfile.mkdtemp(prefix="relctl-train-bench-"))
+    runners: dict[str, Callable[[], dict[str, Any]]] = {
+        "baseline": lambda: run_baseline(args, backbone, train_rows, val_rows, workdir / "baseline"),
+        "relctl": lambda: run_relctl(args, backbone, train_rows, val_rows, workdir / "relctl"),
+    }
+    order = ["baseline", "relctl"] if args.order == "baseline-first" else ["relctl", "baseline"]
+    results = {name: runners[name]() for name in order}
+
+    relctl, baseline = results["relctl"], results["baseline"]
+    speedup = relctl["rows_per_second"] / baseline["rows_per_second"]
+    f1_difference = relctl["f1@0.5"] - baseline["f1@0.5"]
+    positive_share = float(np.mean([row["label"] for row in val_rows]))
+    print(
+        f"backbone: {backbone}; {len(train_rows)} training rows, {len(val_rows)} validation rows "
+        f"({positive_share:.1%} relevant: answering 'relevant' everywhere scores F1 {all_relevant_f1(positive_share):.4f}); "
+        f"{threads} torch threads; device {relctl['device']}"
+    )
+    print("| trainer | rows/s | seconds | F1@0.5 | ROC-AUC |\n|---|---|---|---|---|")
+    for name in ("baseline", "relctl"):
+        r = results[name]
+        print(f"| {r['trainer']} | {r['rows_per_second']:.2f} | {r['seconds']:.1f} | {r['f1@0.5']:.4f} | {r['roc_auc']:.4f} |")
+    print(f"speed-up: {speedup:.2f}x; F1 difference: {f1_difference:+.3f} (points: {100 * f1_difference:+.1f})")
+
+    figures = {
+        "sample": str(SAMPLE),
+        "backbone": backbone,
+        "rows": len(train_rows) + len(val_rows),
+        "train_rows": len(train_rows),
+        "validation_rows": len(val_rows),
+        "validation_positive_share": round(positive_share, 4),
+        "threads": threads,
+        "order": order,
+        "hyperparameters": hyperparameters(args),
+        "results": results,
+        "speedup": round(speedup, 3),
+        "f1_difference": round(f1_difference, 4),
+        "roc_auc_difference": round(relctl["roc_auc"] - baseline["roc_auc"], 4),
+    }
+    (BENCH / "train_speed.last.json").write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=3000, help="rows of the QC sample to use (a seeded choice)")
+    parser.add_argument(
+        "--backbone", default="multilingual-e5-small", help="a model-store name or a Hugging Face model folder"
+    )
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--lora-r", type=int, default=16)
+    parser.add_argument("--lora-alpha", type=int, default=32)
+    parser.add_argument("--lora-dropout", type=float, default=0.1)
+    parser.add_argument("--target-modules", default="query,key,value,dense", help="comma-separated")
+    parser.add_argument("--scheduler", choices=sorted(TRAINER_SCHEDULERS), default="linear")
+    parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=42, help="seeds the row choice, the split and both trainings")
+    parser.add_argument(
+        "--pooling",
+        choices=["mean", "cls", "last"],
+        default="mean",
+        help="relctl's pooling; the baseline keeps its model's own classification head",
+    )
+    parser.add_argument("--order", choices=["baseline-first", "relctl-first"], default="baseline-first")
+    args = parser.parse_args()
+    if args.rows < 10:
+        parser.error("--rows must be at least 10")
+    return args
+
+
+def hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        name: getattr(args, name)
+        for name in (
+            "epochs", "lr", "batch_size", "max_length", "lora_r", "lora_alpha", "lora_dropout",
+            "scheduler", "warmup_ratio", "weight_decay", "seed", "pooling",
+        )
+    } | {"target_modules": target_modules(args)}
+
+
+def target_modules(args: argparse.Namespace) -> list[str]:
+    return [name.strip() for name in args.target_modules.split(",") if name.strip()]
+
+
+def quiet_transformers() -> None:
+    """Loading reports at length that the pooler and classifier are new, with progress bars; the table is
+    what this prints for."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+
+
+def resolve_backbone(backbone: str) -> str:
+    """A model-store name (RELCTL_MODEL_STORE, else the repository's .relctl/models) or a model folder."""
+    store = Path(os.environ.get("RELCTL_MODEL_STORE") or BENCH.parent / ".relctl" / "models")
+    for folder in (store / backbone, Path(backbone).expanduser()):
+        if (folder / "config.json").is_file():
+            return str(folder.resolve())
+    sys.exit(f"backbone {backbone!r}: neither {store / backbone} nor a model folder (no config.json); "
+             f"install it with `relctl models install {backbone}`")
+
+
+def clean_query(text: str) -> str:
+    """relctl's default cleaning: collapse whitespace runs, strip, lower-case."""
+    return _WHITESPACE_RUN.sub(" ", text).strip().lower()
+
+
+def sample_rows(count: int, seed: int) -> list[Row]:
+    """`count` rows of the QC sample, a seeded choice, as relctl row records; empty queries are dropped
+    first, as relctl drops them."""
+    rows = []
+    with SAMPLE.open(encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line)
+            query = clean_query(record["origin_query"])
+            if query:
+                rows.append(
+                    {
+                        "id": record["id"],
+                        "language": record["language"],
+                        "query_text": query,
+                        "target_text": record["category_path"],
+                        "label": int(record["label"]),
+                    }
+                )
+    return random.Random(seed).sample(rows, min(count, len(rows)))
+
+
+def split_by_query(rows: Sequence[Row], seed: int) -> tuple[list[Row], list[Row]]:
+    """80/20 by query: every row of a query lands on the same side, so validation queries are unseen."""
+    queries = sorted({row["query_text"] for row in rows})
+    random.Random(seed).shuffle(queries)
+    held_out = set(queries[: max(1, round(VALIDATION_SHARE * len(queries)))])
+    return (
+        [row for row in rows if row["query_text"] not in held_out],
+        [row for row in rows if row["query_text"] in held_out],
+    )
+
+
+def write_rows(path: Path, rows: Sequence[Row]) -> Path:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def scores(trainer: str, rows: int, seconds: float, labels: Sequence[int], probs: np.ndarray) -> dict[str, Any]:
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    return {
+        "trainer": trainer,
+        "seconds": round(seconds, 2),
+        "rows_per_second": rows / seconds,
+        "f1@0.5": float(f1_score(labels, probs >= 0.5)),
+        "roc_auc": float(roc_auc_score(labels, probs)),
+    }
+
+
+def all_relevant_f1(positive_share: float) -> float:
+    return 2 * positive_share / (1 + positive_share)
+
+
+class TrainingClock:
+    """relctl's event sink that adds up training time only: from "start" (or from the checkpoint closing
+    the previous epoch) to the last step of each epoch, leaving validation scoring and checkpoints out."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.since = 0.0
+        self.last_step = 0.0
+        self.start: dict[str, Any] = {}
+        self.threads = 0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        now = time.monotonic()
+        kind = event["event"]
+        if kind == "start":
+            self.since, self.start, self.threads = now, event, torch.get_num_threads()
+        elif kind == "checkpoint" and event["epoch_end"]:
+            self.since = now
+        elif kind == "step":
+            self.last_step = now
+        elif kind == "epoch":
+            self.seconds += self.last_step - self.since
+
+
+def run_relctl(
+    args: argparse.Namespace, backbone: str, train_rows: list[Row], val_rows: list[Row], workdir: Path
+) -> dict[str, Any]:
+    from relctl_trainer.job import TrainJob
+    from relctl_trainer.training import train
+
+    workdir.mkdir(parents=True)
+    job = TrainJob(
+        model_path=backbone,
+        pooling=args.pooling,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        target_modules=target_modules(args),
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        scheduler=args.scheduler,
+        warmup_ratio=args.warmup_ratio,
+        weight_decay=args.weight_decay,
+        max_length=args.max_length,
+        seed=args.seed,
+        train_file=str(write_rows(workdir / "train.jsonl", train_rows)),
+        val_file=str(write_rows(workdir / "validation.jsonl", val_rows)),
+        output_dir=str(workdir / "output"),
+    )
+    clock = TrainingClock()
+    result = train(job, clock)
+    oof = Path(result["oof_file"]).read_text(encoding="utf-8").splitlines()
+    prob_of = {record["id"]: record["prob"] for record in map(json.loads, oof)}
+    probs = np.array([prob_of[row["id"]] for row in val_rows])
+    labels = [row["label"] for row in val_rows]
+    return scores("relctl", len(train_rows) * args.epochs, clock.seconds, labels, probs) | {
+        "device": clock.start["device"],
+        "precision": clock.start["precision"],
+        "threads": clock.threads,
+        "trainable_parameters": clock.start["trainable_parameters"],
+        "optimizer_steps": result["steps_run"],
+    }
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """(query, target) pairs tokenized once, each padded to max_length, with their labels."""
+
+    def __init__(self, tokenizer: Any, rows: Sequence[Row], max_length: int) -> None:
+        self.encoding = tokenizer(
+            [row["query_text"] for row in rows],
+            [row["target_text"] for row in rows],
+            padding="max_length",
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        )
+        self.labels = torch.tensor([row["label"] for row in rows])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {name: values[index] for name, values in self.encoding.items()} | {"labels": self.labels[index]}
+
+
+def run_baseline(
+    args: argparse.Namespace, backbone: str, train_rows: list[Row], val_rows: list[Row], workdir: Path
+) -> dict[str, Any]:
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    set_seed(args.seed)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    model = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=2)
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        target_modules=target_modules(args),
+        # The e5 checkpoint ships no pooler weights: pooler and classifier start random and train in full.
+        modules_to_save=["classifier", "pooler"],
+    )
+    model = get_peft_model(model, lora)
+    cuda = torch.cuda.is_available()
+    total_steps = args.epochs * math.ceil(len(train_rows) / args.batch_size)
+    training_args = TrainingArguments(
+        output_dir=str(workdir),
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.batch_size,
+        num_train_epochs=args.epochs,
+        learning_rate=args.lr,
+        lr_scheduler_type=TRAINER_SCHEDULERS[args.scheduler],
+        # Whole steps, rounded as relctl rounds them: a fractional warmup would make the Trainer round up.
+        warmup_steps=round(args.warmup_ratio * total_steps),
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        # relctl's "auto" precision: bf16 autocast on a CUDA GPU that has it, fp32 elsewhere.
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        use_cpu=not cuda,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1_000_000,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(model=model, args=training_args, train_dataset=PairDataset(tokenizer, train_rows, args.max_length))
+    seconds = trainer.train().metrics["train_runtime"]
+    threads = torch.get_num_threads()
+    logits = trainer.predict(PairDataset(tokenizer, val_rows, args.max_length)).predictions
+    probs = torch.softmax(torch.from_numpy(logits).float(), dim=-1)[:, 1].numpy()
+    labels = [row["label"] for row in val_rows]
+    return scores("transformers.Trainer", len(train_rows) * args.epochs, seconds, labels, probs) | {
+        "device": training_args.device.type,
+        "precision": "bf16" if training_args.bf16 else "fp32",
+        "threads": threads,
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "optimizer_steps": trainer.state.global_step,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
