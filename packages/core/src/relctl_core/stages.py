@@ -206,6 +206,7 @@ def _pretrain_stages(
                     "mode": run_config["mode"],
                     "model": run_config["model"],
                     "train": train,
+                    "resources": run_config["resources"],
                     "tapt": stage_one,
                     "fold": fold,
                     "seed": spec.split.seed,

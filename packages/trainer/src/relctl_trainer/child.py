@@ -1,7 +1,8 @@
 """Process entry point of one training job: ``python -m relctl_trainer.child JOB_JSON_PATH``.
 
 Prints every progress event as one JSON line on stdout, then ``{"event": "done", "result": ...}``, or
-``{"event": "error", ...}`` with exit status 1 (the traceback goes to stderr).
+``{"event": "error", ...}`` with exit status 1 (the traceback goes to stderr). Under a launcher, only
+rank 0 prints events; every rank logs to stderr.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ PARENT_CHECK_SECONDS = 1.0
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     events = _claim_stdout()
+    if int(os.environ.get("RANK", "0")) != 0:
+        events = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+
     _end_with_the_parent()
 
     def emit(event: dict[str, Any]) -> None:

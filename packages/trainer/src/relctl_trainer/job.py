@@ -20,6 +20,7 @@ class TrainJob(BaseModel):
     - optimisation: ``epochs``, ``lr``, ``batch_size``, ``grad_accum``, ``scheduler``, ``warmup_ratio``,
       ``weight_decay``, ``max_steps``, ``precision``, ``seed``
     - resuming: ``checkpoint_steps``
+    - ranks: ``processes``, ``launcher``, ``zero_stage``
     - data: ``max_length``, ``train_file``, ``val_file``, ``test_file``
     - results: ``output_dir``
     """
@@ -61,6 +62,13 @@ class TrainJob(BaseModel):
     init_from: str | None = Field(
         None, description="A trained model folder whose adapter and head this training starts from (TAPT stage 2)."
     )
+    processes: int = Field(
+        1, ge=1, description="Data-parallel ranks, one per GPU; over 1, a launcher starts them (see launch.py)."
+    )
+    launcher: Literal["torchrun", "deepspeed"] = Field(
+        "torchrun", description="What starts the ranks of a job with processes > 1."
+    )
+    zero_stage: Literal[2, 3] = Field(2, description="DeepSpeed ZeRO stage (launcher deepspeed).")
     checkpoint_steps: int | None = Field(
         None, gt=0, description="Also checkpoint every this many optimizer steps; None: at epoch ends only."
     )

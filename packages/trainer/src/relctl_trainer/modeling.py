@@ -166,8 +166,8 @@ class Placement:
         return {name: torch.from_numpy(array).to(self.device) for name, array in arrays.items()}
 
 
-def choose_placement(precision: str) -> Placement:
-    """CUDA with bf16 autocast when present and allowed, CPU fp32 otherwise."""
+def choose_placement(precision: str, *, device_index: int = 0) -> Placement:
+    """CUDA (GPU ``device_index`` of those visible) with bf16 autocast when present and allowed, CPU fp32 otherwise."""
     if not torch.cuda.is_available():
         if precision == "bf16":
             raise InputError("bf16 needs a CUDA GPU; none is available", path="precision")
@@ -175,7 +175,7 @@ def choose_placement(precision: str) -> Placement:
     bf16 = precision != "fp32" and torch.cuda.is_bf16_supported()
     if precision == "bf16" and not bf16:
         raise InputError("this GPU does not support bf16", path="precision")
-    return Placement(torch.device("cuda"), torch.bfloat16 if bf16 else None)
+    return Placement(torch.device("cuda", device_index), torch.bfloat16 if bf16 else None)
 
 
 def load_tokenizer(model_path: str) -> Any:

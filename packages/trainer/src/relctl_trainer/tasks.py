@@ -13,7 +13,6 @@ import queue
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from sqlalchemy import update
 from relctl_trainer import __version__
 from relctl_trainer.inputs import build_query_text
 from relctl_trainer.job import TrainJob
+from relctl_trainer.launch import free_port, launch_command
 
 LOG_EVERY_SECONDS = 10.0
 KILL_GRACE_SECONDS = 10.0
@@ -97,6 +97,7 @@ def _job(ctx: StageContext, **fields: Any) -> TrainJob:
         precision=train["precision"],
         seed=train["seed"],
         checkpoint_steps=train.get("checkpoint_steps"),
+        processes=ctx.config.get("resources", {}).get("gpus", 1),
         output_dir=str(ctx.work_dir / "out"),
         **fields,
     )
@@ -168,7 +169,7 @@ def _run_child(ctx: StageContext, job: TrainJob) -> dict[str, Any]:
     write_json(job_file, job.model_dump(mode="json"))
     with (ctx.work_dir / "train.log").open("ab") as stderr:
         child = subprocess.Popen(
-            [sys.executable, "-m", "relctl_trainer.child", str(job_file)],
+            launch_command(job_file, job, gpus=os.environ.get("RELCTL_WORKER_GPUS"), port=free_port()),
             stdout=subprocess.PIPE,
             stderr=stderr,
             env=child_env(),

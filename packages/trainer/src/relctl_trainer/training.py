@@ -10,6 +10,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,22 +71,56 @@ def train(job: TrainJob, emit: Emit) -> dict[str, Any]:
     """
     # torch's thread count is process-wide: an in-process caller gets its own back.
     threads = torch.get_num_threads()
+    ranks = Ranks.from_env()
+    if ranks.world > 1:
+        _join_process_group(ranks)
     try:
-        return _train(job, emit)
+        return _train(job, emit if ranks.main else _silent, ranks)
     finally:
         torch.set_num_threads(threads)
+        if ranks.world > 1:
+            torch.distributed.destroy_process_group()
 
 
-def _train(job: TrainJob, emit: Emit) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in a data-parallel job (torchrun's environment); one rank without one."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> Ranks:
+        env = os.environ
+        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
+
+
+def _join_process_group(ranks: Ranks) -> None:
+    if torch.cuda.is_available():
+        torch.cuda.set_device(ranks.local_rank)
+    torch.distributed.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+
+
+def _silent(event: dict[str, Any]) -> None:
+    """Ranks other than 0 report nothing: rank 0 speaks for the job."""
+
+
+def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
     started = time.monotonic()
     output_dir = Path(job.output_dir)
     train_rows = read_rows(job.train_file, labelled=True)
     val_rows = read_rows(job.val_file, labelled=True) if job.val_file else []
     test_rows = read_rows(job.test_file, labelled=False) if job.test_file else []
     output_dir.mkdir(parents=True, exist_ok=True)
-    _write_text_atomically(output_dir / "job.json", job.model_dump_json(indent=2) + "\n")
+    if ranks.main:
+        _write_text_atomically(output_dir / "job.json", job.model_dump_json(indent=2) + "\n")
 
-    placement = choose_placement(job.precision)
+    placement = choose_placement(job.precision, device_index=ranks.local_rank)
     card = describe_backbone(
         job.model_path,
         pooling=job.pooling,
@@ -105,7 +140,9 @@ def _train(job: TrainJob, emit: Emit) -> dict[str, Any]:
     train_pairs = _encode(tokenizer, train_rows, job.max_length)
     train_labels = np.array([row.label for row in train_rows], dtype=np.float32)
 
-    steps_per_epoch = math.ceil(math.ceil(len(train_rows) / job.batch_size) / job.grad_accum)
+    # One optimizer step takes grad_accum batches on every rank: the same rows per step as one process
+    # with grad_accum x world batches, so the schedule and the result do not depend on the GPU count.
+    steps_per_epoch = math.ceil(math.ceil(len(train_rows) / job.batch_size) / (job.grad_accum * ranks.world))
     total_steps = job.epochs * steps_per_epoch
     if job.max_steps is not None:
         total_steps = min(total_steps, job.max_steps)
@@ -117,6 +154,9 @@ def _train(job: TrainJob, emit: Emit) -> dict[str, Any]:
         checkpoints_dir, model=model, optimizer=optimizer, scheduler=scheduler, run_key=run_key
     )
     progress = resumed or Progress(epoch=0, global_step=0)
+    if ranks.world > 1:
+        # Every rank built the same model from the same seed; from here on each draws its own dropout.
+        torch.manual_seed(job.seed * 1_000_003 + ranks.rank * 10_007 + progress.global_step)
     emit(
         {
             "event": "start",
@@ -139,7 +179,12 @@ def _train(job: TrainJob, emit: Emit) -> dict[str, Any]:
     metrics: dict[str, float | None] | None = None
     steps = _StepEvents(emit, total_steps)
 
+    replica = _replicate(model, ranks, placement)
+
     def checkpoint(reached: Progress, epoch: int) -> None:
+        if not ranks.main:
+            _barrier(ranks)
+            return
         saved = save_checkpoint(
             checkpoints_dir, reached, model=model, optimizer=optimizer, scheduler=scheduler, run_key=run_key
         )
@@ -152,6 +197,7 @@ def _train(job: TrainJob, emit: Emit) -> dict[str, Any]:
                 "path": str(saved),
             }
         )
+        _barrier(ranks)
 
     first_step = progress.global_step
     for epoch in range(progress.epoch + 1, job.epochs + 1):
@@ -159,7 +205,7 @@ def _train(job: TrainJob, emit: Emit) -> dict[str, Any]:
             break
         epoch_started = time.monotonic()
         global_step = _train_epoch(
-            model,
+            replica,
             optimizer,
             scheduler,
             train_pairs,
@@ -171,14 +217,17 @@ def _train(job: TrainJob, emit: Emit) -> dict[str, Any]:
             placement=placement,
             steps=steps,
             checkpoint=lambda reached, epoch=epoch: checkpoint(reached, epoch),
+            ranks=ranks,
         )
         progress = Progress(epoch=epoch, global_step=global_step)
-        if val_pairs is not None:
+        if val_pairs is not None and ranks.main:
             val_logits = score_pairs(model, val_pairs, placement, batch_size=scoring_batch)
             metrics = validation_metrics(val_labels, val_logits)
         emit({"event": "epoch", "epoch": epoch, "val": metrics, "seconds": time.monotonic() - epoch_started})
         checkpoint(progress, epoch)
 
+    if not ranks.main:
+        return {"rank": ranks.rank, "steps_run": progress.global_step - first_step}
     if val_pairs is not None and val_logits is None:
         # Resumed after the last epoch had finished: nothing left to train, but the outputs are due.
         val_logits = score_pairs(model, val_pairs, placement, batch_size=scoring_batch)
@@ -233,7 +282,7 @@ class _StepEvents:
 
 
 def _train_epoch(
-    model: RelevanceModel,
+    model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     pairs: EncodedPairs,
@@ -246,6 +295,7 @@ def _train_epoch(
     placement: Placement,
     steps: _StepEvents,
     checkpoint: Callable[[Progress], None],
+    ranks: Ranks = Ranks(),
 ) -> int:
     """One pass over the training rows; returns the global optimizer step reached.
 
@@ -257,22 +307,28 @@ def _train_epoch(
     trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
     # The batch order depends only on (seed, epoch), so a resumed run sees the batches it would have seen.
     batches = length_grouped_batches(pairs.lengths, job.batch_size, np.random.default_rng([job.seed, epoch]))
-    groups = [batches[i : i + job.grad_accum] for i in range(0, len(batches), job.grad_accum)]
+    per_step = job.grad_accum * ranks.world
+    groups = [batches[i : i + per_step] for i in range(0, len(batches), per_step)]
     done_in_epoch = start.epoch_step if start.epoch == epoch - 1 else 0
     step = start.global_step
     for group_index, group in enumerate(groups[done_in_epoch:], start=done_in_epoch):
         if step >= total_steps:
             break
-        # Each row weighs the same in a step, also in a short last group of the epoch.
+        # Each row weighs the same in a step, also in a short last group of the epoch. Ranks average
+        # their gradients, hence the factor world; a rank left without a batch of a short last group
+        # still runs one, weighted 0, so that every rank takes part in the gradient exchange.
         group_rows = sum(len(batch) for batch in group)
+        mine = group[ranks.rank :: ranks.world]
+        weight = ranks.world / group_rows if mine else 0.0
         group_loss = 0.0
-        for batch in group:
+        for batch in mine or group[:1]:
             with placement.autocast():
                 logits = model(**placement.tensors(pad_batch(pairs, batch)))
             targets = torch.from_numpy(labels[batch]).to(placement.device)
             loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), targets, reduction="sum")
-            (loss / group_rows).backward()
-            group_loss += loss.item()
+            (loss * weight).backward()
+            group_loss += loss.item() if mine else 0.0
+        group_loss = _sum_over_ranks(group_loss, ranks)
         torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
         optimizer.step()
         scheduler.step()
@@ -289,6 +345,27 @@ def _train_epoch(
         if job.checkpoint_steps and step % job.checkpoint_steps == 0 and not epoch_ends and step < total_steps:
             checkpoint(Progress(epoch=epoch - 1, global_step=step, epoch_step=group_index + 1))
     return step
+
+
+def _replicate(model: RelevanceModel, ranks: Ranks, placement: Placement) -> nn.Module:
+    """The module that trains: the model itself, or its DistributedDataParallel wrapper across ranks."""
+    if ranks.world == 1:
+        return model
+    device_ids = [placement.device.index] if placement.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def _sum_over_ranks(value: float, ranks: Ranks) -> float:
+    if ranks.world == 1:
+        return value
+    total = torch.tensor([value], dtype=torch.float64)
+    torch.distributed.all_reduce(total)
+    return float(total.item())
+
+
+def _barrier(ranks: Ranks) -> None:
+    if ranks.world > 1:
+        torch.distributed.barrier()
 
 
 def _encode(tokenizer: Any, rows: Sequence[PairRow], max_length: int) -> EncodedPairs:

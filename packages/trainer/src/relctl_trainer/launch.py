@@ -1,0 +1,87 @@
+"""How a training job is started: one process, or one rank per GPU under torchrun or DeepSpeed.
+
+The launcher runs inside the training's own process session, so cancelling kills every rank with it;
+each job gets a free rendezvous port of its own, so two jobs on one host never collide.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from relctl_trainer.job import TrainJob
+
+CHILD_MODULE = "relctl_trainer.child"
+DEEPSPEED_CONFIG_FILE = "deepspeed.json"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, for one job's rendezvous (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def launch_command(job_file: Path, job: TrainJob, *, gpus: str | None, port: int) -> list[str]:
+    """The command line that runs ``job``: the child itself, or a launcher that starts one per rank.
+
+    ``gpus`` are the worker's GPUs (``relctl worker --gpus 0,1``); DeepSpeed is told them with
+    ``--include`` (it sets CUDA_VISIBLE_DEVICES per rank itself), torchrun inherits them.
+    """
+    child = ["-m", CHILD_MODULE, str(job_file)]
+    if job.processes == 1:
+        return [sys.executable, *child]
+    if job.launcher == "torchrun":
+        return [
+            sys.executable, "-m", "torch.distributed.run",
+            f"--nproc-per-node={job.processes}", "--nnodes=1",
+            "--master-addr=127.0.0.1", f"--master-port={port}",
+            *child,
+        ]  # fmt: skip
+    devices = (gpus or ",".join(str(i) for i in range(job.processes))).split(",")
+    if len(devices) < job.processes:
+        from relctl_core.errors import InputError
+
+        raise InputError(
+            f"the job wants {job.processes} GPUs but the worker has {len(devices)} ({','.join(devices)})",
+            path="resources.gpus",
+        )
+    return [
+        "deepspeed", f"--include=localhost:{','.join(devices[: job.processes])}",
+        f"--master_port={port}", "--module", CHILD_MODULE, str(job_file),
+    ]  # fmt: skip
+
+
+def deepspeed_config(job: TrainJob, *, bf16: bool) -> dict[str, Any]:
+    """The DeepSpeed config of a job, with the values Hugging Face's "auto" would fill taken from it.
+
+    ZeRO-2 shards optimizer state and gradients; ZeRO-3 also the parameters, and then gathers them
+    in 16 bit on save so that the saved adapter has the same format as a one-process run's.
+    """
+    zero: dict[str, Any] = {
+        "stage": job.zero_stage,
+        "overlap_comm": True,
+        "contiguous_gradients": True,
+        "reduce_bucket_size": 5e8,
+    }
+    if job.zero_stage == 3:
+        zero["stage3_gather_16bit_weights_on_model_save"] = True
+    return {
+        "train_micro_batch_size_per_gpu": job.batch_size,
+        "gradient_accumulation_steps": job.grad_accum,
+        "train_batch_size": job.batch_size * job.grad_accum * job.processes,
+        "gradient_clipping": 1.0,
+        "bf16": {"enabled": bf16},
+        "zero_optimization": zero,
+        "steps_per_print": 10**9,  # progress comes from relctl's own events
+        "wall_clock_breakdown": False,
+    }
+
+
+def write_deepspeed_config(job: TrainJob, directory: Path, *, bf16: bool) -> Path:
+    path = directory / DEEPSPEED_CONFIG_FILE
+    path.write_text(json.dumps(deepspeed_config(job, bf16=bf16), indent=2) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,112 @@
+"""Multi-process training: the launch commands, the DeepSpeed config, and a real two-rank run (gloo, CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from relctl_trainer.launch import deepspeed_config, free_port, launch_command
+from relctl_trainer.modeling import choose_placement, load_relevance_model
+
+
+def test_one_process_runs_the_child_itself(make_job, tmp_path: Path) -> None:
+    job = make_job(tmp_path)
+    assert launch_command(tmp_path / "job.json", job, gpus=None, port=1234) == [
+        sys.executable, "-m", "relctl_trainer.child", str(tmp_path / "job.json"),
+    ]  # fmt: skip
+
+
+def test_torchrun_starts_one_rank_per_gpu_on_the_jobs_own_port(make_job, tmp_path: Path) -> None:
+    job = make_job(tmp_path, processes=4)
+    command = launch_command(tmp_path / "job.json", job, gpus="0,1,2,3", port=29123)
+    assert command[:3] == [sys.executable, "-m", "torch.distributed.run"]
+    assert {"--nproc-per-node=4", "--nnodes=1", "--master-port=29123"} <= set(command)
+    assert command[-3:] == ["-m", "relctl_trainer.child", str(tmp_path / "job.json")]
+
+
+def test_deepspeed_is_told_the_workers_gpus(make_job, tmp_path: Path) -> None:
+    job = make_job(tmp_path, processes=2, launcher="deepspeed")
+    command = launch_command(tmp_path / "job.json", job, gpus="2,3,5", port=29500)
+    assert command == [
+        "deepspeed", "--include=localhost:2,3", "--master_port=29500", "--module", "relctl_trainer.child", str(tmp_path / "job.json"),
+    ]  # fmt: skip
+    from relctl_core.errors import InputError
+
+    with pytest.raises(InputError, match="wants 2 GPUs but the worker has 1"):
+        launch_command(tmp_path / "job.json", job, gpus="7", port=29500)
+
+
+def test_a_free_port_is_one_a_rendezvous_server_can_listen_on() -> None:
+    import socket
+
+    port = free_port()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+
+
+def test_deepspeed_config_fills_what_auto_would_from_the_job(make_job, tmp_path: Path) -> None:
+    job = make_job(tmp_path, processes=4, batch_size=8, grad_accum=2, launcher="deepspeed")
+    config = deepspeed_config(job, bf16=True)
+    assert config["train_micro_batch_size_per_gpu"] == 8
+    assert config["gradient_accumulation_steps"] == 2
+    assert config["train_batch_size"] == 8 * 2 * 4  # DeepSpeed checks micro x accumulation x ranks
+    assert config["bf16"] == {"enabled": True} and config["gradient_clipping"] == 1.0
+    assert config["zero_optimization"]["stage"] == 2
+    assert "stage3_gather_16bit_weights_on_model_save" not in config["zero_optimization"]
+    zero3 = deepspeed_config(make_job(tmp_path, zero_stage=3, launcher="deepspeed"), bf16=False)["zero_optimization"]
+    assert zero3["stage"] == 3 and zero3["stage3_gather_16bit_weights_on_model_save"] is True
+    json.dumps(config)  # what the launcher reads is plain JSON
+
+
+@pytest.fixture(scope="module")
+def dropout_free_backbone(tiny_backbone: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny BERT without dropout, so that two ranks and one process draw nothing at random."""
+    folder = tmp_path_factory.mktemp("no-dropout") / "bert"
+    shutil.copytree(tiny_backbone, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (folder / "config.json").write_text(json.dumps(config))
+    return str(folder)
+
+
+def _launch(job, tmp_path: Path) -> list[dict]:
+    job_file = tmp_path / "job.json"
+    job_file.write_text(job.model_dump_json())
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        launch_command(job_file, job, gpus=None, port=free_port()), capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def _oof(path: str) -> np.ndarray:
+    return np.array([json.loads(line)["prob"] for line in Path(path).read_text().splitlines()])
+
+
+def test_two_ranks_train_the_same_model_as_one_process_accumulating_their_batches(
+    make_job, dropout_free_backbone: str, tmp_path: Path
+) -> None:
+    common = {"model_path": dropout_free_backbone, "lora_dropout": 0.0, "epochs": 1, "test_file": None}
+    two_ranks = _launch(make_job(tmp_path / "ranks", processes=2, **common), tmp_path)
+    one = _launch(make_job(tmp_path / "one", grad_accum=2, **common), tmp_path)
+
+    # Rank 0 alone reports: one start, one done.
+    assert [e["event"] for e in two_ranks].count("start") == 1 and two_ranks[-1]["event"] == "done"
+    assert two_ranks[0]["total_steps"] == one[0]["total_steps"] == 16  # 32 batches, 2 per step
+    ranks_result, one_result = two_ranks[-1]["result"], one[-1]["result"]
+    # The gradients were averaged across ranks exactly as one process sums its accumulated batches.
+    np.testing.assert_allclose(_oof(ranks_result["oof_file"]), _oof(one_result["oof_file"]), rtol=0, atol=1e-5)
+    assert ranks_result["metrics"]["roc_auc"] > 0.8
+
+    # The saved model has the one-process format: it loads and predicts like any other.
+    model, card = load_relevance_model(Path(ranks_result["adapter_dir"]), choose_placement("auto"))
+    assert card.pooling == "mean" and model.head.weight.shape == (1, 32)
