@@ -109,6 +109,7 @@ baselines: false
             "pooling": "mean",
             "lora": {"r": 16, "alpha": 16, "dropout": 0.1, "target_modules": ["query", "value"]},
             "train_embeddings": False,
+            "routing": "heads",
         },
         "train": {
             "epochs": 2,

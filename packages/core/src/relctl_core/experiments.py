@@ -41,7 +41,7 @@ def prepare(path: str | Path) -> Prepared:
     for run in runs:
         spec = run.spec
         # TAPT's stage 1 reads the auxiliary task's labelled rows: they are checked like the target's.
-        tasks = [spec.task] + ([spec.train.tapt.aux_task] if spec.train.tapt else [])
+        tasks = [*spec.tasks] + ([spec.train.tapt.aux_task] if spec.train.tapt else [])
         for task_name in tasks:
             task = TASK_CODES[task_name]
             data = getattr(spec.data, task_name)

@@ -24,13 +24,14 @@ class FoldData:
         return None if self.english is None else self.english.get(query)
 
 
-def load_fold(ctx: StageContext, fold: int) -> FoldData:
-    """Fold ``fold`` of the stage's own task (a TAPT stage also depends on the other task's data)."""
-    task = ctx.config["task"]
+def load_fold(ctx: StageContext, fold: int, task: str | None = None) -> FoldData:
+    """Fold ``fold`` of one task's data: the stage's own task by default (a TAPT stage also depends on
+    the other task's data, a model for both tasks on both)."""
+    task = task or ctx.config["task"]
     dataset = ctx.input("ingest", task)
     examples = read_examples(ctx.path(dataset["artifacts"]["train"]))
     test = read_examples(ctx.path(dataset["artifacts"]["test"])) if "test" in dataset["artifacts"] else []
-    fold_of_row: dict[str, int] = load_json(ctx.path(ctx.input("split")["artifacts"]["folds"]))
+    fold_of_row: dict[str, int] = load_json(ctx.path(ctx.input("split", task)["artifacts"]["folds"]))
     english = english_for(ctx, task)
     return FoldData(
         fold=fold,

@@ -35,20 +35,21 @@ def leaderboard(
     if experiment_id is not None:
         query = query.where(Run.experiment_id == experiment_id)
     if task is not None:
-        query = query.where(Run.task == task.upper())
+        query = query.where(Metric.task == task.upper())
     query = query.where(Metric.language.is_not(None) if by_language else Metric.language.is_(None))
-    rows: dict[tuple[int, str | None], dict[str, Any]] = {}
+    # Keyed by the metric's task too: a model for both tasks has a row per task.
+    rows: dict[tuple[int, str, str | None], dict[str, Any]] = {}
     reads_translations: set[int] = set()  # model runs whose input includes the English query
     for m, run, experiment_name in session.execute(query):
         row = rows.setdefault(
-            (run.id, m.language),
+            (run.id, m.task or run.task, m.language),
             {
                 "experiment_id": run.experiment_id,
                 "experiment": experiment_name,
                 "run_id": run.id,
                 "run": run.name,
                 "kind": run.kind,
-                "task": run.task,
+                "task": m.task or run.task,
                 "language": m.language,
                 "metric": metric,
             },
@@ -89,10 +90,12 @@ def f1avg(rows: list[dict[str, Any]], session: Session) -> list[dict[str, Any]]:
         run = session.get(Run, row["run_id"])
         assert run is not None
         overrides = {k: v for k, v in (run.config.get("overrides") or {}).items() if k != "task"}
-        key = (row["experiment_id"], run.kind + repr(sorted(overrides.items())) + (run.name if run.kind == "baseline" else ""))
+        # A model for both tasks pairs with itself, never with the single-task runs beside it.
+        both = f"both:{run.id}" if run.task == "BOTH" else ""
+        key = (row["experiment_id"], run.kind + repr(sorted(overrides.items())) + (run.name if run.kind == "baseline" else "") + both)
         by_pair[key][row["task"]] = row["mean"]
         without_task = ",".join(part for part in run.name.split(",") if not part.startswith("task="))
-        names[key] = without_task or row["experiment"]
+        names[key] = run.name if both else (without_task or row["experiment"])
     return sorted(
         (
             {"experiment_id": key[0], "run": names[key], "metric": rows[0]["metric"], "f1avg": 0.5 * tasks["QC"] + 0.5 * tasks["QI"]}

@@ -32,8 +32,9 @@ from relctl_core.errors import InputError
 from relctl_core.files import read_utf8
 
 Task = Literal["qc", "qi"]
+ExperimentTask = Literal["qc", "qi", "both"]
 # The tasks whose data, models and scores one value of `task` covers; a new value (e.g. "both") adds a row.
-TASKS_OF: dict[str, tuple[str, ...]] = {"qc": ("qc",), "qi": ("qi",)}
+TASKS_OF: dict[str, tuple[str, ...]] = {"qc": ("qc",), "qi": ("qi",), "both": ("qc", "qi")}
 
 DATA_SUFFIXES = (".txt", ".jsonl", ".csv", ".parquet")
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,100}$"
@@ -244,18 +245,22 @@ class LoraSpec(_Section):
 class ModelSpec(_Section):
     """The relevance model: a backbone with a pooled classification head, fine-tuned with LoRA.
 
-    Backbone: backbone, pooling, train_embeddings. Adapter: lora.
+    Backbone: backbone, pooling, train_embeddings. Adapter: lora. One model for both tasks: routing.
     """
 
     backbone: str = Field(
         "multilingual-e5-small", min_length=1, description="A model-store name, a local folder or a hub id."
     )
     pooling: Literal["auto", "cls", "mean", "last"] = Field(
-        "auto", description="Pooling for the head; auto: cls for encoders, last non-pad token for decoders."
+        "auto", description="Pooling for the head; auto: mean for encoders, last non-pad token for decoders."
     )
     lora: LoraSpec = Field(default_factory=LoraSpec, description="LoRA adapter settings.")
     train_embeddings: bool = Field(
         False, description="Also train the word embeddings (slow: a large dense matrix)."
+    )
+    routing: Literal["prefix", "heads"] = Field(
+        "heads",
+        description="task: both only. prefix: one head, a task tag before the query; heads: one head per task.",
     )
 
 
@@ -360,7 +365,11 @@ class ExperimentSpec(_Section):
     name: str = Field(
         pattern=NAME_PATTERN, description="Experiment name: 1-100 letters, digits, '-', '_', '.'."
     )
-    task: Task = Field("qc", description="qc: query -> category relevance; qi: query -> item relevance.")
+    task: ExperimentTask = Field(
+        "qc",
+        description="qc: query -> category relevance; qi: query -> item relevance; both: one model for both "
+        "tasks (see model.routing).",
+    )
     data: DataSection = Field(default_factory=DataSection, description="Labelled data per task.")
     cleaning: CleaningSpec = Field(default_factory=CleaningSpec, description="Query cleaning.")
     translation: TranslationSpec = Field(

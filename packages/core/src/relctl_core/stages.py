@@ -11,7 +11,7 @@ from relctl_core import names
 
 INGEST, TRANSLATE, SPLIT, PRETRAIN, TRAIN, BASELINE, EVALUATE = "ingest", "translate", "split", "pretrain", "train", "baseline", "evaluate"
 BASELINES = ("all-relevant", "lexical")
-TASK_CODES = {"qc": "QC", "qi": "QI"}
+TASK_CODES = {"qc": "QC", "qi": "QI", "both": "BOTH"}
 
 
 def stable_hash(value: Any) -> str:
@@ -74,21 +74,17 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
     baseline_keys: set[tuple[str, str, str]] = set()
     for run_spec in run_specs:
         spec = run_spec.spec
-        task = TASK_CODES[spec.task]
-        ingest, translate = _data_stages(plan, spec, spec.task, data_files)
-        inputs = [ingest] + ([translate] if translate else [])
         translation = spec.translation
-        split_cfg = spec.split.model_dump(mode="json")
         folds = list(range(spec.split.folds)) if spec.split.train_folds == "all" else list(spec.split.train_folds)
-        split = plan.add(
-            PlannedStage(
-                SPLIT,
-                f"split {task} ({spec.split.strategy}, {spec.split.folds} folds)",
-                {"task": task, **{k: split_cfg[k] for k in ("strategy", "folds", "category_depth", "seed")}},
-                [ingest],
-            )
-        )
-        inputs.append(split)
+        # Per task of the run (two for task: both): its data, translation and split.
+        inputs: list[str] = []
+        data_of: dict[str, tuple[str, str]] = {}
+        for task_name in spec.tasks:
+            ingest, translate = _data_stages(plan, spec, task_name, data_files)
+            split = _split_stage(plan, spec, TASK_CODES[task_name], ingest)
+            inputs += [ingest] + ([translate] if translate else []) + [split]
+            data_of[TASK_CODES[task_name]] = (ingest, split)
+        task = TASK_CODES[spec.task]
         run_config = {
             "task": task,
             "mode": translation.mode,
@@ -96,16 +92,18 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
             "train": spec.train.model_dump(mode="json"),
             "resources": spec.resources.model_dump(mode="json"),
         }
+        if spec.task == "both":
+            run_config["tasks"] = list(data_of)
         run_index = len(plan.runs)
         plan.runs.append(PlannedRun(run_spec.name, "model", task, {"overrides": run_spec.overrides, **run_config}))
-        pretrains = _pretrain_stages(plan, spec, run_config, folds, [ingest, split], data_files)
+        pretrains = _pretrain_stages(plan, spec, run_config, folds, list(data_of.get(task, ())), data_files)
         trains = [
             plan.add(
                 PlannedStage(
                     TRAIN,
                     f"train {run_spec.name} fold {fold}",
                     {**run_config, "fold": fold},
-                    list(inputs) + ([pretrains[fold]] if pretrains else []),
+                    inputs + ([pretrains[fold]] if pretrains else []),
                     run=run_index,
                     gpu=spec.resources.gpu,
                 )
@@ -113,23 +111,27 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
             for fold in folds
         ]
         combine = spec.ensemble.method
-        plan.add(PlannedStage(EVALUATE, f"evaluate {run_spec.name}", {"task": task, "folds": folds, "combine": combine}, trains, run=run_index))
+        for scored in data_of:  # a model for both tasks is scored on each, as its own task's runs are
+            label = f"evaluate {run_spec.name}" + (f" {scored}" if len(data_of) > 1 else "")
+            plan.add(PlannedStage(EVALUATE, label, {"task": scored, "folds": folds, "combine": combine}, trains, run=run_index))
 
-        if spec.baselines and (task, ingest, split) not in baseline_keys:
-            baseline_keys.add((task, ingest, split))
+        for scored, (ingest, split) in data_of.items():
+            if not spec.baselines or (scored, ingest, split) in baseline_keys:
+                continue
+            baseline_keys.add((scored, ingest, split))
             # Several splits of one task (a sweep over split settings) each get their own baselines.
-            same_task = sum(1 for key in baseline_keys if key[0] == task)
+            same_task = sum(1 for key in baseline_keys if key[0] == scored)
             suffix = "" if same_task == 1 else f" #{same_task}"
             for baseline in BASELINES:
                 run_name = f"baseline:{baseline}{suffix}"
                 run_index = len(plan.runs)
-                plan.runs.append(PlannedRun(run_name, "baseline", task, {"baseline": baseline, "task": task}))
+                plan.runs.append(PlannedRun(run_name, "baseline", scored, {"baseline": baseline, "task": scored}))
                 fold_stages = [
                     plan.add(
                         PlannedStage(
                             BASELINE,
-                            f"baseline {baseline} {task} fold {fold}",
-                            {"task": task, "baseline": baseline, "fold": fold, "seed": spec.split.seed},
+                            f"baseline {baseline} {scored} fold {fold}",
+                            {"task": scored, "baseline": baseline, "fold": fold, "seed": spec.split.seed},
                             [ingest, split],
                             run=run_index,
                         )
@@ -137,9 +139,21 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
                     for fold in folds
                 ]
                 plan.add(
-                    PlannedStage(EVALUATE, f"evaluate {run_name}", {"task": task, "folds": folds, "combine": combine}, fold_stages, run=run_index)
+                    PlannedStage(EVALUATE, f"evaluate {run_name}", {"task": scored, "folds": folds, "combine": combine}, fold_stages, run=run_index)
                 )
     return plan
+
+
+def _split_stage(plan: Plan, spec: Any, task: str, ingest: str) -> str:
+    split_cfg = spec.split.model_dump(mode="json")
+    return plan.add(
+        PlannedStage(
+            SPLIT,
+            f"split {task} ({spec.split.strategy}, {spec.split.folds} folds)",
+            {"task": task, **{k: split_cfg[k] for k in ("strategy", "folds", "category_depth", "seed")}},
+            [ingest],
+        )
+    )
 
 
 def _data_stages(plan: Plan, spec: Any, task_name: str, data_files: dict[str, dict[str, Any]]) -> tuple[str, str | None]:

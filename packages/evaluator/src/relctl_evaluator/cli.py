@@ -70,6 +70,8 @@ def _write_ensemble(settings: Settings, run_ids: list[int], method: str, name: s
                 raise InputError(f"no run {run_id} (see `relctl show EXPERIMENT`)")
             if run.status != DONE:
                 raise InputError(f"run {run_id} ({run.name}) is {run.status}, not done")
+            if run.config.get("tasks"):
+                raise InputError(f"run {run_id} ({run.name}) is one model for both tasks; ensembles combine runs of one task")
             fold_stages = session.scalars(
                 select(Stage).where(Stage.run_id == run_id, Stage.kind.in_(("train", "baseline"))).order_by(Stage.id)
             ).all()

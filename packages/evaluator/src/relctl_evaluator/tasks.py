@@ -63,12 +63,19 @@ def evaluate_run(ctx: StageContext) -> dict[str, Any]:
     else:
         per_member, names_of = [fold_outputs], ["the run"]
     method = ctx.config.get("combine", "mean")
+    task = ctx.config["task"]
+
+    def artifact(output: dict[str, Any], kind: str) -> str | None:
+        """A fold output's predictions of this task: a model for both tasks keeps each task's apart."""
+        found = output["artifacts"]
+        return found.get(f"{kind}:{task}") or found.get(kind)
+
     folds_of_member = [{int(o["fold"]): o for o in outputs} for outputs in per_member]
     labels, probs, folds, languages = [], [], [], []
     test_probs: dict[str, list[float]] = defaultdict(list)
     test_language: dict[str, str] = {}
     for fold in sorted(folds_of_member[0]):
-        fold_rows = [read_predictions(ctx.path(member[fold]["artifacts"]["oof"])) for member in folds_of_member]
+        fold_rows = [read_predictions(ctx.path(artifact(member[fold], "oof"))) for member in folds_of_member]
         ids = [row["id"] for row in fold_rows[0]]
         for name, rows in zip(names_of[1:], fold_rows[1:], strict=True):
             if sorted(map(str, (row["id"] for row in rows))) != sorted(map(str, ids)):
@@ -81,8 +88,9 @@ def evaluate_run(ctx: StageContext) -> dict[str, Any]:
             folds.append(fold)
             languages.append(row["language"])
         for member in folds_of_member:
-            if "test" in member[fold]["artifacts"]:
-                for row in read_predictions(ctx.path(member[fold]["artifacts"]["test"])):
+            test_file = artifact(member[fold], "test")
+            if test_file:
+                for row in read_predictions(ctx.path(test_file)):
                     test_probs[row["id"]].append(float(row["prob"]))
                     test_language[row["id"]] = row["language"]
     records = [asdict(r) for r in score_out_of_fold(labels=labels, probs=probs, folds=folds, languages=languages)]

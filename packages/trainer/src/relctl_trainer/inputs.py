@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,8 @@ import numpy as np
 from relctl_core.errors import InputError
 
 QUERY_MODES = ("orig", "en", "orig+en")
+# With task: both and routing prefix, one head serves both tasks and the query says which it is.
+TASK_TAGS = {"QC": "category:", "QI": "item:"}
 
 # Batches per shuffled chunk that is sorted by length: large enough that most batches hold rows of
 # similar length (little padding), small enough that the batch order still varies between epochs.
@@ -44,6 +46,7 @@ class PairRow:
     query_text: str
     target_text: str
     label: int | None
+    task: str | None = None  # QC or QI, in the rows of a model trained for both tasks
 
 
 def read_rows(path: str | Path, *, labelled: bool) -> list[PairRow]:
@@ -79,12 +82,16 @@ def _parse_row(text: str, *, labelled: bool, file: str | Path, line: int) -> Pai
         raise InputError("label must be 0 or 1", file=file, line=line)
     if not labelled and label not in (None, 0, 1):
         raise InputError("label must be 0, 1 or absent", file=file, line=line)
+    task = record.get("task")
+    if task is not None and not isinstance(task, str):
+        raise InputError("task must be a string", file=file, line=line)
     return PairRow(
         id=row_id,
         language=record["language"],
         query_text=record["query_text"],
         target_text=record["target_text"],
         label=None if label is None else int(label),
+        task=task,
     )
 
 
@@ -100,9 +107,17 @@ class EncodedPairs:
     lengths: np.ndarray
     pad_token_id: int
     padding_side: str
+    task_ids: np.ndarray | None = None  # which head scores each pair, in a model with one head per task
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+    def routed(self, row_tasks: Sequence[str | None], tasks: Sequence[str]) -> EncodedPairs:
+        """These pairs with the index, in ``tasks``, of each row's task (the head that scores it)."""
+        unknown = sorted({str(task) for task in row_tasks if task not in tasks})
+        if unknown:
+            raise InputError(f"rows of tasks {', '.join(unknown)} for a model of tasks {', '.join(tasks)}", path="task")
+        return replace(self, task_ids=np.array([tasks.index(task) for task in row_tasks], dtype=np.int64))
 
 
 def encode_pairs(
@@ -136,6 +151,8 @@ def pad_batch(pairs: EncodedPairs, batch: np.ndarray) -> dict[str, np.ndarray]:
     arrays = {"input_ids": input_ids, "attention_mask": attention_mask}
     if token_type_ids is not None:
         arrays["token_type_ids"] = token_type_ids
+    if pairs.task_ids is not None:
+        arrays["task_ids"] = pairs.task_ids[batch]
     return arrays
 
 

@@ -15,7 +15,7 @@ class TrainJob(BaseModel):
 
     Fields by group:
 
-    - backbone: ``model_path``, ``pooling``, ``init_from``
+    - backbone: ``model_path``, ``pooling``, ``init_from``, ``tasks``
     - LoRA: ``lora_r``, ``lora_alpha``, ``lora_dropout``, ``target_modules``, ``train_embeddings``
     - optimisation: ``epochs``, ``lr``, ``batch_size``, ``grad_accum``, ``scheduler``, ``warmup_ratio``,
       ``weight_decay``, ``max_steps``, ``precision``, ``seed``
@@ -59,6 +59,9 @@ class TrainJob(BaseModel):
     test_file: str | None = Field(None, description="Unlabelled rows scored once by the final model.")
     output_dir: str = Field(description="Where model/, oof.jsonl, test.jsonl and checkpoints/ go.")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
+    tasks: list[str] | None = Field(
+        None, min_length=2, description="One head per task, in this order; every row names its task (task: both)."
+    )
     init_from: str | None = Field(
         None, description="A trained model folder whose adapter and head this training starts from (TAPT stage 2)."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ class ModelCard:
     target_modules: list[str]
     train_embeddings: bool
     format: int = CARD_FORMAT
+    tasks: list[str] = field(default_factory=list)  # one head per task, in this order; none: one head
 
 
 def describe_backbone(
@@ -44,6 +45,7 @@ def describe_backbone(
     target_modules: list[str] | None,
     train_embeddings: bool,
     max_length: int,
+    tasks: list[str] | None = None,
 ) -> ModelCard:
     """Resolve the job's "auto" choices (pooling, LoRA targets) against the backbone's config."""
     from transformers import AutoConfig
@@ -65,10 +67,11 @@ def describe_backbone(
         architecture=architecture,
         pooling=pooling,
         hidden_size=config.hidden_size,
-        head_outputs=HEAD_OUTPUTS,
+        head_outputs=len(tasks) if tasks else HEAD_OUTPUTS,
         max_length=max_length,
         target_modules=list(target_modules) if target_modules else default_target_modules(config.model_type),
         train_embeddings=train_embeddings,
+        tasks=list(tasks or []),
     )
 
 
@@ -116,7 +119,8 @@ def pool_tokens(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str
 
 
 class RelevanceModel(nn.Module):
-    """Backbone -> pooling -> dropout -> Linear(hidden, 1): one relevance logit per (query, target) pair."""
+    """Backbone -> pooling -> dropout -> Linear(hidden, heads): one relevance logit per (query, target)
+    pair, from the head of the pair's task when there is one head per task."""
 
     def __init__(self, backbone: nn.Module, card: ModelCard, *, dropout: float) -> None:
         super().__init__()
@@ -132,13 +136,19 @@ class RelevanceModel(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
+        task_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask, **self.backbone_options}
         if token_type_ids is not None:
             inputs["token_type_ids"] = token_type_ids
         hidden = self.backbone(**inputs).last_hidden_state
         pooled = pool_tokens(hidden, attention_mask, self.pooling)
-        return self.head(self.dropout(pooled)).squeeze(-1)
+        logits = self.head(self.dropout(pooled))
+        if logits.shape[-1] == 1:
+            return logits.squeeze(-1)
+        if task_ids is None:
+            raise ValueError("a model with one head per task needs each row's task")
+        return logits.gather(1, task_ids.unsqueeze(-1)).squeeze(-1)
 
 
 @dataclass(frozen=True)
@@ -246,7 +256,7 @@ def continue_from(model: RelevanceModel, card: ModelCard, directory: Path) -> No
     from safetensors.torch import load_file
 
     trained = read_card(directory)
-    same = ("base_model_path", "architecture", "pooling", "hidden_size", "target_modules", "train_embeddings")
+    same = ("base_model_path", "architecture", "pooling", "hidden_size", "target_modules", "train_embeddings", "tasks")
     changed = [name for name in same if getattr(trained, name) != getattr(card, name)]
     if changed:
         raise InputError(f"cannot continue a model of another shape (changed: {', '.join(changed)})", file=directory / CARD_FILE)
@@ -281,7 +291,7 @@ def read_card(directory: Path) -> ModelCard:
         raise InputError("not a trained model folder (no model card)", file=path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg}", file=path, line=exc.lineno) from None
-    if data.get("format") != CARD_FORMAT or data.get("head_outputs") != HEAD_OUTPUTS:
+    if data.get("format") != CARD_FORMAT or data.get("head_outputs") != max(HEAD_OUTPUTS, len(data.get("tasks") or [])):
         raise InputError(f"unsupported model card (format {data.get('format')})", file=path)
     return ModelCard(**data)
 

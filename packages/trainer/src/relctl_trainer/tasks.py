@@ -11,6 +11,7 @@ import json
 import os
 import queue
 import random
+import shutil
 import signal
 import subprocess
 import threading
@@ -23,13 +24,13 @@ from relctl_core import names
 from relctl_core.data import read_examples
 from relctl_core.db import Stage, session_scope
 from relctl_core.errors import InputError, RelctlError
-from relctl_core.folds import FoldData, english_for, load_fold
+from relctl_core.folds import FoldData, english_for, load_fold, read_predictions, write_prediction_rows
 from relctl_core.modelstore import resolve_backbone
 from relctl_core.pipeline import StageContext, execute_stage, write_json
 from sqlalchemy import update
 
 from relctl_trainer import __version__
-from relctl_trainer.inputs import build_query_text
+from relctl_trainer.inputs import TASK_TAGS, build_query_text
 from relctl_trainer.job import TrainJob
 from relctl_trainer.launch import free_port, launch_command
 
@@ -41,28 +42,40 @@ class TrainingCancelled(RelctlError):
     pass
 
 
-def write_rows(path: Path, english: dict[str, str] | None, examples: list[Any], mode: str, *, with_label: bool) -> None:
-    with path.open("w", encoding="utf-8") as out:
+def write_rows(
+    path: Path, english: dict[str, str] | None, examples: list[Any], mode: str, *, with_label: bool, task: str | None = None, tag: bool = False
+) -> None:
+    """Row files of the trainer. With ``task`` (a model for both tasks) each row names it, and with
+    ``tag`` (routing prefix) the query starts with the task's tag."""
+    with path.open("a", encoding="utf-8") as out:
         for e in examples:
+            query_text = build_query_text(e.query, (english or {}).get(e.query), mode)
             row = {
                 "id": e.id,
                 "language": e.language,
-                "query_text": build_query_text(e.query, (english or {}).get(e.query), mode),
+                "query_text": f"{TASK_TAGS[task]} {query_text}" if tag and task else query_text,
                 "target_text": e.target,
             }
+            if task:
+                row["task"] = task
             if with_label:
                 row["label"] = e.label
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def build_job(ctx: StageContext, data: FoldData) -> TrainJob:
+def build_job(ctx: StageContext, folds: dict[str, FoldData]) -> TrainJob:
+    """The job of one fold: the fold of the run's task, or of each task for a model of both."""
     cfg = ctx.config
-    inputs = ctx.work_dir / "inputs"
-    inputs.mkdir(exist_ok=True)
-    write_rows(inputs / "train.jsonl", data.english, data.train, cfg["mode"], with_label=True)
-    write_rows(inputs / "val.jsonl", data.english, data.val, cfg["mode"], with_label=True)
-    if data.test:
-        write_rows(inputs / "test.jsonl", data.english, data.test, cfg["mode"], with_label=False)
+    inputs = _fresh_inputs(ctx)
+    both = len(folds) > 1
+    routing = cfg["model"].get("routing", "heads")
+    for task, data in folds.items():
+        rows = {"task": task if both else None, "tag": both and routing == "prefix"}
+        write_rows(inputs / "train.jsonl", data.english, data.train, cfg["mode"], with_label=True, **rows)
+        write_rows(inputs / "val.jsonl", data.english, data.val, cfg["mode"], with_label=True, **rows)
+        if data.test:
+            write_rows(inputs / "test.jsonl", data.english, data.test, cfg["mode"], with_label=False, **rows)
+    has_test = (inputs / "test.jsonl").exists()
     pretrained = ctx.inputs("pretrain")
     return _job(
         ctx,
@@ -71,9 +84,19 @@ def build_job(ctx: StageContext, data: FoldData) -> TrainJob:
         max_steps=cfg["train"].get("max_steps"),
         train_file=str(inputs / "train.jsonl"),
         val_file=str(inputs / "val.jsonl"),
-        test_file=str(inputs / "test.jsonl") if data.test else None,
+        test_file=str(inputs / "test.jsonl") if has_test else None,
         init_from=str(ctx.path(pretrained[0]["artifacts"]["model"])) if pretrained else None,
+        tasks=list(folds) if both and routing != "prefix" else None,
     )
+
+
+def _fresh_inputs(ctx: StageContext) -> Path:
+    """An empty inputs/ folder for the row files (a redelivered stage writes them again)."""
+    inputs = ctx.work_dir / "inputs"
+    if inputs.exists():
+        shutil.rmtree(inputs)
+    inputs.mkdir()
+    return inputs
 
 
 def _job(ctx: StageContext, **fields: Any) -> TrainJob:
@@ -114,16 +137,32 @@ def child_env() -> dict[str, str]:
 
 
 def train_fold(ctx: StageContext) -> dict[str, Any]:
-    data = load_fold(ctx, ctx.config["fold"])
-    job = build_job(ctx, data)
+    cfg = ctx.config
+    tasks = cfg.get("tasks") or [cfg["task"]]
+    folds = {task: load_fold(ctx, cfg["fold"], task) for task in tasks}
+    job = build_job(ctx, folds)
     start = f", continuing the TAPT stage-1 model {job.init_from}" if job.init_from else ""
-    ctx.log(f"training fold {ctx.config['fold']}: {len(data.train)} train rows, {len(data.val)} validation rows on {job.model_path}{start}")
+    sizes = "; ".join(f"{task} {len(d.train)} train rows, {len(d.val)} validation rows" for task, d in folds.items())
+    ctx.log(f"training fold {cfg['fold']}: {sizes} on {job.model_path}{start}")
     result = _run_child(ctx, job)
     outputs = ctx.work_dir / "out"
-    artifacts = {"oof": ctx.relative(Path(result["oof_file"])), "model": ctx.relative(outputs / "model")}
-    if result.get("test_file"):
-        artifacts["test"] = ctx.relative(Path(result["test_file"]))
-    digest = hashlib.sha256(b"".join(ctx.path(artifacts[k]).read_bytes() for k in ("oof", "test") if k in artifacts)).hexdigest()
+    artifacts = {"model": ctx.relative(outputs / "model")}
+    for kind in ("oof", "test"):
+        written = result.get(f"{kind}_file")
+        if not written:
+            continue
+        if len(tasks) == 1:
+            artifacts[kind] = ctx.relative(Path(written))
+            continue
+        # A model for both tasks scored both: each task's evaluation reads its own rows.
+        rows = read_predictions(Path(written))
+        for task in tasks:
+            of_task = [row for row in rows if row["task"] == task]
+            if of_task:  # one task may come without test rows
+                path = outputs / f"{kind}.{task}.jsonl"
+                write_prediction_rows(path, of_task)
+                artifacts[f"{kind}:{task}"] = ctx.relative(path)
+    digest = hashlib.sha256(b"".join(ctx.path(path).read_bytes() for key, path in sorted(artifacts.items()) if key != "model")).hexdigest()
     return {
         "hash": digest,
         "artifacts": artifacts,
@@ -149,8 +188,7 @@ def pretrain_fold(ctx: StageContext) -> dict[str, Any]:
         rows = [rows[i] for i in keep]
     if not rows:
         raise InputError(f"no {tapt['aux_task']} rows left for TAPT stage 1 once the fold's validation queries are held out", path="train.tapt")
-    inputs = ctx.work_dir / "inputs"
-    inputs.mkdir(exist_ok=True)
+    inputs = _fresh_inputs(ctx)
     write_rows(inputs / "train.jsonl", english_for(ctx, tapt["aux_task"]), rows, cfg["mode"], with_label=True)
     job = _job(ctx, epochs=tapt["epochs"], lr=tapt["lr"], train_file=str(inputs / "train.jsonl"))
     ctx.log(

@@ -127,6 +127,7 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
         target_modules=job.target_modules,
         train_embeddings=job.train_embeddings,
         max_length=job.max_length,
+        tasks=job.tasks,
     )
     if placement.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(_cpu_threads(card.hidden_size))
@@ -137,7 +138,7 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
     )
     if job.init_from:
         continue_from(model, card, Path(job.init_from))
-    train_pairs = _encode(tokenizer, train_rows, job.max_length)
+    train_pairs = _encode(tokenizer, train_rows, job.max_length, job.tasks)
     train_labels = np.array([row.label for row in train_rows], dtype=np.float32)
 
     # One optimizer step takes grad_accum batches on every rank: the same rows per step as one process
@@ -172,7 +173,7 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
         }
     )
 
-    val_pairs = _encode(tokenizer, val_rows, job.max_length) if val_rows else None
+    val_pairs = _encode(tokenizer, val_rows, job.max_length, job.tasks) if val_rows else None
     val_labels = np.array([row.label for row in val_rows], dtype=np.float64)
     scoring_batch = job.batch_size * SCORING_BATCH_FACTOR
     val_logits: np.ndarray | None = None
@@ -238,7 +239,7 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
     if val_logits is not None:
         oof_file = _write_predictions(output_dir / "oof.jsonl", val_rows, val_logits, with_label=True)
     if test_rows:
-        test_pairs = _encode(tokenizer, test_rows, job.max_length)
+        test_pairs = _encode(tokenizer, test_rows, job.max_length, job.tasks)
         test_logits = score_pairs(model, test_pairs, placement, batch_size=scoring_batch)
         test_file = _write_predictions(output_dir / "test.jsonl", test_rows, test_logits, with_label=False)
     return {
@@ -368,10 +369,11 @@ def _barrier(ranks: Ranks) -> None:
         torch.distributed.barrier()
 
 
-def _encode(tokenizer: Any, rows: Sequence[PairRow], max_length: int) -> EncodedPairs:
-    return encode_pairs(
+def _encode(tokenizer: Any, rows: Sequence[PairRow], max_length: int, tasks: list[str] | None) -> EncodedPairs:
+    pairs = encode_pairs(
         tokenizer, [row.query_text for row in rows], [row.target_text for row in rows], max_length
     )
+    return pairs.routed([row.task for row in rows], tasks) if tasks else pairs
 
 
 def _cpu_threads(hidden_size: int) -> int:
@@ -418,6 +420,7 @@ def _write_predictions(path: Path, rows: Sequence[PairRow], logits: np.ndarray, 
             {
                 "id": row.id,
                 "language": row.language,
+                **({"task": row.task} if row.task else {}),
                 **({"label": row.label} if with_label else {}),
                 "prob": float(prob),
             }
