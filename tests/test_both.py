@@ -77,3 +77,11 @@ def test_one_model_for_both_tasks_beside_the_single_task_runs(tmp_path: Path, re
     assert card["tasks"] == [] and card["head_outputs"] == 1
     rows = [json.loads(line) for line in (home / "artifacts" / train["artifacts"]["model"]).parent.parent.joinpath("inputs", "train.jsonl").read_text().splitlines()]
     assert all(row["query_text"].startswith("category: " if row["task"] == "QC" else "item: ") for row in rows)
+
+    # Predictions of the model for both tasks: the rows' task picks the head.
+    both_run = next(row["run_id"] for row in board["rows"] if row["run"] == "task=both")
+    missing = relctl("predict", str(both_run), "--input", str(work / "data" / "qc_test.jsonl"), "--output", str(tmp_path / "p.csv"), env=relctl_env)
+    assert missing.returncode == 2 and "--task qc or --task qi" in missing.stderr
+    done = relctl("predict", str(both_run), "--task", "qc", "--input", str(work / "data" / "qc_test.jsonl"), "--output", str(tmp_path / "p.csv"), env=relctl_env)
+    assert done.returncode == 0, done.stderr
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 121

@@ -20,7 +20,8 @@ from sqlalchemy import select
 @click.option("--input", "input_file", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Rows to score (.txt/.jsonl/.csv/.parquet).")
 @click.option("--output", "output_file", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write (.csv, else JSON lines).")
 @click.option("--threshold", default=None, type=float, help="Decision threshold (default: the run's pooled out-of-fold F1 threshold).")
-def predict(run_id: int, input_file: Path, output_file: Path, threshold: float | None) -> None:
+@click.option("--task", "task_name", type=click.Choice(["qc", "qi"]), default=None, help="The rows' task, for a run of task: both.")
+def predict(run_id: int, input_file: Path, output_file: Path, threshold: float | None, task_name: str | None) -> None:
     """Score rows with the mean probability of a run's fold models.
 
     Writes id, language, query, target, prediction (0/1) and prob.
@@ -28,10 +29,11 @@ def predict(run_id: int, input_file: Path, output_file: Path, threshold: float |
     \b
     Example:
       relctl predict 7 --input test_QC.txt --output submission.csv
+      relctl predict 9 --task qi --input test_QI.txt --output submission_qi.csv   # a run of task: both
     """
     from relctl_core.experiments import check_services
 
-    from relctl_trainer.inputs import build_query_text
+    from relctl_trainer.inputs import TASK_TAGS, build_query_text
     from relctl_trainer.predict import predict_probs
 
     settings = load_settings()
@@ -48,13 +50,22 @@ def predict(run_id: int, input_file: Path, output_file: Path, threshold: float |
         model_dirs = [str(settings.artifact_root / s.output["artifacts"]["model"]) for s in stages if s.output]
         if not model_dirs:
             raise InputError(f"run {run_id} has no finished fold model")
+        task = run.task
+        if task == "BOTH":
+            if task_name is None:
+                raise InputError(f"run {run_id} is one model for both tasks: say which task the rows are with --task qc or --task qi")
+            task = task_name.upper()
+        elif task_name is not None and task_name.upper() != task:
+            raise InputError(f"run {run_id} was trained for {task}, not {task_name.upper()}", path="--task")
         if threshold is None:
             threshold = session.scalar(
-                select(Metric.value).where(Metric.run_id == run_id, Metric.name == "threshold@oof.pooled", Metric.fold.is_(None), Metric.language.is_(None))
+                select(Metric.value).where(
+                    Metric.run_id == run_id, Metric.task == task, Metric.name == "threshold@oof.pooled", Metric.fold.is_(None), Metric.language.is_(None)
+                )
             )
-        spec, mode = experiment.spec, run.config["mode"]
+        spec, mode, routing = experiment.spec, run.config["mode"], run.config["model"].get("routing")
     threshold = 0.5 if threshold is None else threshold
-    examples = load_examples(input_file, run.task, require_label=False)
+    examples = load_examples(input_file, task, require_label=False)
     examples, _ = clean_examples(examples, source=str(input_file), **{**spec["cleaning"], "drop_empty": False})
     english: dict[str, str] = {}
     if mode != "orig":
@@ -64,7 +75,15 @@ def predict(run_id: int, input_file: Path, output_file: Path, threshold: float |
         missing = sum(1 for e in examples if e.language != "en" and e.query not in english)
         if missing:
             click.echo(f"warning: {missing} queries have no cached translation; their original text is used", err=True)
-    rows = [{"query_text": build_query_text(e.query, english.get(e.query), mode), "target_text": e.target} for e in examples]
+    both = run.task == "BOTH"
+    rows = [
+        {
+            "query_text": (f"{TASK_TAGS[task]} " if both and routing == "prefix" else "") + build_query_text(e.query, english.get(e.query), mode),
+            "target_text": e.target,
+            "task": task,
+        }
+        for e in examples
+    ]
     probs = predict_probs(model_dirs, rows)
     output_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = output_file.with_name(output_file.name + ".tmp")

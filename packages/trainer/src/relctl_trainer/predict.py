@@ -20,7 +20,7 @@ def predict_probs(
     """Mean probability of relevance over the fold models, one per row, in row order.
 
     Each model_dir is the ``model/`` folder a training run wrote; rows carry ``query_text`` and
-    ``target_text``. Without max_length, each model truncates as it was trained.
+    ``target_text`` (and ``task``, QC or QI, for a model with one head per task). Without max_length, each model truncates as it was trained.
     """
     if not model_dirs:
         raise InputError("no model folders to predict with")
@@ -37,7 +37,8 @@ def predict_probs(
         key = (card.base_model_path, length)
         if key not in encoded:
             encoded[key] = encode_pairs(load_tokenizer(card.base_model_path), queries, targets, length)
-        total += sigmoid(score_pairs(model, encoded[key], placement, batch_size=batch_size))
+        pairs = encoded[key].routed([row.get("task") for row in rows], card.tasks) if card.tasks else encoded[key]
+        total += sigmoid(score_pairs(model, pairs, placement, batch_size=batch_size))
         del model
     return total / len(model_dirs)
 
