@@ -110,3 +110,17 @@ def test_two_ranks_train_the_same_model_as_one_process_accumulating_their_batche
     # The saved model has the one-process format: it loads and predicts like any other.
     model, card = load_relevance_model(Path(ranks_result["adapter_dir"]), choose_placement("auto"))
     assert card.pooling == "mean" and model.head.weight.shape == (1, 32)
+
+
+def test_a_short_last_group_that_leaves_one_rank_fewer_batches_does_not_hang(
+    make_job, dropout_free_backbone: str, tmp_path: Path
+) -> None:
+    # 512 rows in batches of 18: 29 batches a epoch, 6 a step (3 per rank), so the last step has 5:
+    # three for rank 0, two for rank 1. It trains what one process accumulating 6 batches trains.
+    common = {"model_path": dropout_free_backbone, "lora_dropout": 0.0, "epochs": 1, "batch_size": 18, "test_file": None}
+    two_ranks = _launch(make_job(tmp_path / "ranks", processes=2, grad_accum=3, **common), tmp_path)
+    one = _launch(make_job(tmp_path / "one", grad_accum=6, **common), tmp_path)
+    assert two_ranks[0]["total_steps"] == one[0]["total_steps"] == 5
+    np.testing.assert_allclose(
+        _oof(two_ranks[-1]["result"]["oof_file"]), _oof(one[-1]["result"]["oof_file"]), rtol=0, atol=1e-5
+    )

@@ -316,19 +316,20 @@ def _train_epoch(
         if step >= total_steps:
             break
         # Each row weighs the same in a step, also in a short last group of the epoch. Ranks average
-        # their gradients, hence the factor world; a rank left without a batch of a short last group
-        # still runs one, weighted 0, so that every rank takes part in the gradient exchange.
+        # their gradients, hence the factor world. Every rank makes as many passes as the busiest one:
+        # DistributedDataParallel exchanges gradients at each backward, so a rank that a short last
+        # group leaves with fewer batches makes up the difference with passes weighted 0.
         group_rows = sum(len(batch) for batch in group)
         mine = group[ranks.rank :: ranks.world]
-        weight = ranks.world / group_rows if mine else 0.0
+        passes = [(batch, 1.0) for batch in mine] + [(group[0], 0.0)] * (math.ceil(len(group) / ranks.world) - len(mine))
         group_loss = 0.0
-        for batch in mine or group[:1]:
+        for batch, share in passes:
             with placement.autocast():
                 logits = model(**placement.tensors(pad_batch(pairs, batch)))
             targets = torch.from_numpy(labels[batch]).to(placement.device)
             loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), targets, reduction="sum")
-            (loss * weight).backward()
-            group_loss += loss.item() if mine else 0.0
+            (loss * (share * ranks.world / group_rows)).backward()
+            group_loss += loss.item() * share
         group_loss = _sum_over_ranks(group_loss, ranks)
         torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
         optimizer.step()
