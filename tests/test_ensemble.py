@@ -99,7 +99,7 @@ def test_ensemble_of_two_runs_scores_their_mean_probability_on_the_same_folds(fi
     test = _prediction_files(home, ensemble["run_id"], "evaluate")[-1]["test_predictions"]
     assert len(_probs(home / "artifacts" / test)) == 120
 
-    voted = relctl("ensemble", str(run_ids["r=2"]), str(run_ids["r=4"]), str(run_ids["baseline:lexical"]), "--method", "vote", "--json", env=env)
+    voted = relctl("ensemble", str(run_ids["baseline:lexical"]), str(run_ids["r=2"]), str(run_ids["r=4"]), "--method", "vote", "--json", env=env)
     assert voted.returncode == 0, voted.stderr
     assert "ensemble:" in json.loads(voted.stdout)["rows"][0]["run"]
     assert "ensemble" in relctl("leaderboard", env=env).stdout

@@ -53,7 +53,8 @@ def evaluate_run(ctx: StageContext) -> dict[str, Any]:
 
     Also scores an ensemble of runs (``relctl ensemble``): its config lists the member runs, and its
     dependencies are their fold stages, member by member."""
-    fold_outputs = ctx.inputs("train") + ctx.inputs("baseline")
+    # In dependency order: an ensemble's are its members' fold stages, member by member, whatever their kind.
+    fold_outputs = [output for kind, _config, output in ctx.deps if kind in ("train", "baseline")]
     members = ctx.config.get("members")
     if members:
         sizes = [len(member["folds"]) for member in members]
