@@ -1,5 +1,5 @@
-"""One model for QC and QI (task: both): routed by heads or by a task prefix, scored per task beside the
-single-task runs, with F1avg."""
+"""One model for QC and QI (task: both): routed by heads, by heads and private top layers or by a task
+prefix, scored per task beside the single-task runs, with F1avg."""
 
 from __future__ import annotations
 
@@ -77,6 +77,25 @@ def test_one_model_for_both_tasks_beside_the_single_task_runs(tmp_path: Path, re
     assert card["tasks"] == [] and card["head_outputs"] == 1
     rows = [json.loads(line) for line in (home / "artifacts" / train["artifacts"]["model"]).parent.parent.joinpath("inputs", "train.jsonl").read_text().splitlines()]
     assert all(row["query_text"].startswith("category: " if row["task"] == "QC" else "item: ") for row in rows)
+
+    # Routing heads+private: a head and the top layer of the backbone for each task.
+    private = SPEC.format(
+        name="private", task="both", backbone=work / "tiny", routing="heads+private, private_layers: 1", baselines="false"
+    )
+    (work / "private.yaml").write_text(private)
+    done = relctl("run", "private.yaml", "--json", env=relctl_env, cwd=work)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    private_rows = json.loads(done.stdout)["rows"]
+    assert sorted(row["task"] for row in private_rows) == ["QC", "QI"] and all(row["mean"] is not None for row in private_rows)
+    [train] = [output for kind, _label, output in _stage_rows(home, 3) if kind == "train"]
+    model_dir = home / "artifacts" / train["artifacts"]["model"]
+    card = json.loads((model_dir / "relevance_model.json").read_text())
+    assert (card["tasks"], card["private_layers"]) == (["QC", "QI"], 1)
+    assert (model_dir / "private_layers.safetensors").stat().st_size > 0
+    private_run = private_rows[0]["run_id"]
+    done = relctl("predict", str(private_run), "--task", "qi", "--input", str(work / "data" / "qi_test.jsonl"), "--output", str(tmp_path / "q.csv"), env=relctl_env)
+    assert done.returncode == 0, done.stderr
+    assert len((tmp_path / "q.csv").read_text().splitlines()) == 121
 
     # Predictions of the model for both tasks: the rows' task picks the head.
     both_run = next(row["run_id"] for row in board["rows"] if row["run"] == "task=both")

@@ -66,3 +66,28 @@ def test_sweep_runs_share_ingest_and_split_and_baselines_are_planned_once_per_ta
         if stage.kind == "train":
             assert stage.config["fold"] in (0, 2)
             assert [plan.stages[d].kind for d in stage.depends_on] == ["ingest", "split"]
+
+
+def test_private_layers_reach_the_training_only_when_set(tmp_path) -> None:
+    from relctl_core.spec import expand_runs, load_spec
+    from relctl_core.stages import plan_experiment
+
+    for name in ("qc.jsonl", "qi.jsonl"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "experiment.yaml").write_text(
+        "name: plan\ntask: both\n"
+        "data: {qc: {train: qc.jsonl}, qi: {train: qi.jsonl}}\n"
+        "sweep: {model.routing: [heads, heads+private]}\n"
+    )
+    files = {str(tmp_path / n): {"path": str(tmp_path / n), "sha256": n} for n in ("qc.jsonl", "qi.jsonl")}
+    plan = plan_experiment(expand_runs(load_spec(tmp_path / "experiment.yaml")), files)
+    models = [stage.config["model"] for stage in plan.stages.values() if stage.kind == "train"]
+    # Unset, the setting is left out of the stage's config, which thus keeps the key it had before it existed.
+    assert [model["routing"] for model in models] == ["heads", "heads+private"]
+    assert all("private_layers" not in model for model in models)
+    (tmp_path / "experiment.yaml").write_text(
+        "name: plan\ntask: both\ndata: {qc: {train: qc.jsonl}, qi: {train: qi.jsonl}}\n"
+        "model: {routing: heads+private, private_layers: 3}\n"
+    )
+    plan = plan_experiment(expand_runs(load_spec(tmp_path / "experiment.yaml")), files)
+    assert [s.config["model"]["private_layers"] for s in plan.stages.values() if s.kind == "train"] == [3]

@@ -110,6 +110,7 @@ baselines: false
             "lora": {"r": 16, "alpha": 16, "dropout": 0.1, "target_modules": ["query", "value"]},
             "train_embeddings": False,
             "routing": "heads",
+            "private_layers": None,
         },
         "train": {
             "epochs": 2,
@@ -218,6 +219,11 @@ def test_relative_data_paths_resolve_against_the_spec_folder(workdir: Path) -> N
             MINIMAL + "translation:\n  enabled: true\n  backend: file\n",
             "experiment.yaml:5 translation.path: required when backend is file",
             id="file-backend-without-path",
+        ),
+        pytest.param(
+            MINIMAL + "model:\n  routing: heads\n  private_layers: 2\n",
+            "experiment.yaml:7 model.private_layers: needs model.routing: heads+private (routing is heads)",
+            id="private-layers-without-their-routing",
         ),
         pytest.param(
             MINIMAL + "resources: {gpu: cpu, gpus: 2}\n",

@@ -124,3 +124,26 @@ def test_a_short_last_group_that_leaves_one_rank_fewer_batches_does_not_hang(
     np.testing.assert_allclose(
         _oof(two_ranks[-1]["result"]["oof_file"]), _oof(one[-1]["result"]["oof_file"]), rtol=0, atol=1e-5
     )
+
+
+def test_two_ranks_train_private_layers_that_some_batches_leave_without_gradients(
+    make_job, make_rows, dropout_free_backbone: str, tmp_path: Path
+) -> None:
+    # One row in eight is QI, so some batches hold QC rows only: the QI layers get no gradient from
+    # them, which DistributedDataParallel must be told to expect.
+    rows = [{**row, "task": "QI" if index % 8 == 0 else "QC"} for index, row in enumerate(make_rows(512, seed=1))]
+    val = [{**row, "task": "QI" if index % 2 else "QC"} for index, row in enumerate(make_rows(64, seed=2))]
+    files = {"train_file": str(tmp_path / "train.jsonl"), "val_file": str(tmp_path / "val.jsonl")}
+    for name, content in (("train_file", rows), ("val_file", val)):
+        Path(files[name]).write_text("".join(json.dumps(row) + "\n" for row in content))
+    common = {
+        "model_path": dropout_free_backbone, "lora_dropout": 0.0, "epochs": 1, "test_file": None,
+        "tasks": ["QC", "QI"], "private_layers": 1, **files,
+    }  # fmt: skip
+    two_ranks = _launch(make_job(tmp_path / "ranks", processes=2, **common), tmp_path)
+    one = _launch(make_job(tmp_path / "one", grad_accum=2, **common), tmp_path)
+    np.testing.assert_allclose(
+        _oof(two_ranks[-1]["result"]["oof_file"]), _oof(one[-1]["result"]["oof_file"]), rtol=0, atol=1e-5
+    )
+    model, card = load_relevance_model(Path(two_ranks[-1]["result"]["adapter_dir"]), choose_placement("auto"))
+    assert card.private_layers == 1 and model.private is not None

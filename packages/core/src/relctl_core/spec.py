@@ -242,10 +242,15 @@ class LoraSpec(_Section):
     )
 
 
+# model.routing heads+private without model.private_layers: the top two layers are private to each task.
+DEFAULT_PRIVATE_LAYERS = 2
+
+
 class ModelSpec(_Section):
     """The relevance model: a backbone with a pooled classification head, fine-tuned with LoRA.
 
-    Backbone: backbone, pooling, train_embeddings. Adapter: lora. One model for both tasks: routing.
+    Backbone: backbone, pooling, train_embeddings. Adapter: lora. One model for both tasks: routing,
+    private_layers.
     """
 
     backbone: str = Field(
@@ -258,10 +263,24 @@ class ModelSpec(_Section):
     train_embeddings: bool = Field(
         False, description="Also train the word embeddings (slow: a large dense matrix)."
     )
-    routing: Literal["prefix", "heads"] = Field(
+    routing: Literal["prefix", "heads", "heads+private"] = Field(
         "heads",
-        description="task: both only. prefix: one head, a task tag before the query; heads: one head per task.",
+        description="task: both only. prefix: one head, a task tag before the query; heads: one head per task; "
+        "heads+private: one head and the top private_layers layers of the backbone per task.",
     )
+    private_layers: int | None = Field(
+        None,
+        gt=0,
+        description="routing heads+private only: how many top layers each task has of its own (default 2).",
+    )
+
+    @field_validator("private_layers")
+    @classmethod
+    def check_private_layers_need_routing(cls, layers: int | None, info: ValidationInfo) -> int | None:
+        routing = info.data.get("routing")
+        if layers is not None and routing is not None and routing != "heads+private":
+            raise ValueError(f"needs model.routing: heads+private (routing is {routing})")
+        return layers
 
 
 class TaptSpec(_Section):

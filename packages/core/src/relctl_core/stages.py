@@ -88,7 +88,7 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
         run_config = {
             "task": task,
             "mode": translation.mode,
-            "model": spec.model.model_dump(mode="json"),
+            "model": _model_config(spec),
             "train": spec.train.model_dump(mode="json"),
             "resources": spec.resources.model_dump(mode="json"),
         }
@@ -231,3 +231,12 @@ def _pretrain_stages(
         )
         for fold in folds
     }
+
+
+def _model_config(spec: Any) -> dict[str, Any]:
+    """The model settings of a run's stages. An unset private_layers is left out, so that the stages of runs
+    without private layers keep the keys (and the cached results) they had before the setting existed."""
+    config = spec.model.model_dump(mode="json")
+    if config["private_layers"] is None:
+        del config["private_layers"]
+    return config

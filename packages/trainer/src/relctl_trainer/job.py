@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from relctl_core.errors import InputError
 
 
@@ -15,7 +15,7 @@ class TrainJob(BaseModel):
 
     Fields by group:
 
-    - backbone: ``model_path``, ``pooling``, ``init_from``, ``tasks``
+    - backbone: ``model_path``, ``pooling``, ``init_from``, ``tasks``, ``private_layers``
     - LoRA: ``lora_r``, ``lora_alpha``, ``lora_dropout``, ``target_modules``, ``train_embeddings``
     - optimisation: ``epochs``, ``lr``, ``batch_size``, ``grad_accum``, ``scheduler``, ``warmup_ratio``,
       ``weight_decay``, ``max_steps``, ``precision``, ``seed``
@@ -62,6 +62,11 @@ class TrainJob(BaseModel):
     tasks: list[str] | None = Field(
         None, min_length=2, description="One head per task, in this order; every row names its task (task: both)."
     )
+    private_layers: int = Field(
+        0,
+        ge=0,
+        description="With tasks: this many top layers of the backbone are private to each task (routing heads+private).",
+    )
     init_from: str | None = Field(
         None, description="A trained model folder whose adapter and head this training starts from (TAPT stage 2)."
     )
@@ -75,6 +80,13 @@ class TrainJob(BaseModel):
     checkpoint_steps: int | None = Field(
         None, gt=0, description="Also checkpoint every this many optimizer steps; None: at epoch ends only."
     )
+
+
+    @model_validator(mode="after")
+    def check_private_layers_need_tasks(self) -> TrainJob:
+        if self.private_layers and not self.tasks:
+            raise ValueError("private_layers needs tasks: layers are private to a task")
+        return self
 
 
 def load_job(path: str | Path) -> TrainJob:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ from relctl_trainer.inputs import EncodedPairs, pad_batch, scoring_batches
 
 CARD_FILE = "relevance_model.json"
 HEAD_FILE = "head.safetensors"
+# The private top layers of every task but the first (whose layers are the backbone's own, in the adapter).
+PRIVATE_FILE = "private_layers.safetensors"
 CARD_FORMAT = 1
 # One logit per pair, trained with binary cross-entropy.
 HEAD_OUTPUTS = 1
@@ -36,6 +40,7 @@ class ModelCard:
     train_embeddings: bool
     format: int = CARD_FORMAT
     tasks: list[str] = field(default_factory=list)  # one head per task, in this order; none: one head
+    private_layers: int = 0  # top layers of the backbone that each task has of its own
 
 
 def describe_backbone(
@@ -46,6 +51,7 @@ def describe_backbone(
     train_embeddings: bool,
     max_length: int,
     tasks: list[str] | None = None,
+    private_layers: int = 0,
 ) -> ModelCard:
     """Resolve the job's "auto" choices (pooling, LoRA targets) against the backbone's config."""
     from transformers import AutoConfig
@@ -62,6 +68,12 @@ def describe_backbone(
     architecture = "encoder" if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES else "decoder"
     if pooling == "auto":
         pooling = "mean" if architecture == "encoder" else "last"
+    layers = getattr(config, "num_hidden_layers", None)
+    if private_layers and layers is not None and private_layers >= layers:
+        raise InputError(
+            f"private_layers must leave at least one shared layer: the backbone has {layers} layers",
+            path="private_layers",
+        )
     return ModelCard(
         base_model_path=base_model_path,
         architecture=architecture,
@@ -72,6 +84,7 @@ def describe_backbone(
         target_modules=list(target_modules) if target_modules else default_target_modules(config.model_type),
         train_embeddings=train_embeddings,
         tasks=list(tasks or []),
+        private_layers=private_layers,
     )
 
 
@@ -120,7 +133,12 @@ def pool_tokens(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str
 
 class RelevanceModel(nn.Module):
     """Backbone -> pooling -> dropout -> Linear(hidden, heads): one relevance logit per (query, target)
-    pair, from the head of the pair's task when there is one head per task."""
+    pair, from the head of the pair's task when there is one head per task.
+
+    With ``card.private_layers`` = N, each task also has its own top N layers (routing heads+private):
+    the first task uses the backbone's own, every other task a copy whose LoRA adapters are its own and
+    whose frozen base weights are shared. A batch runs its rows through the layers of their task.
+    """
 
     def __init__(self, backbone: nn.Module, card: ModelCard, *, dropout: float) -> None:
         super().__init__()
@@ -130,6 +148,13 @@ class RelevanceModel(nn.Module):
         self.backbone_options = {"use_cache": False} if card.architecture == "decoder" else {}
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(card.hidden_size, card.head_outputs)
+        self.private: nn.ModuleList | None = None
+        if card.private_layers:
+            blocks = _backbone_blocks(backbone)
+            top = list(blocks[len(blocks) - card.private_layers :])
+            self.private = nn.ModuleList(
+                nn.ModuleList(_private_copy(block) for block in top) for _ in card.tasks[1:]
+            )
 
     def forward(
         self,
@@ -137,6 +162,37 @@ class RelevanceModel(nn.Module):
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         task_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if self.private is None:
+            return self._logits(input_ids, attention_mask, token_type_ids, task_ids)
+        if task_ids is None:
+            raise ValueError("a model with layers private to each task needs each row's task")
+        present = [int(task) for task in torch.unique(task_ids).tolist()]
+        if len(present) == 1:
+            with self._layers_of(present[0]):
+                return self._logits(input_ids, attention_mask, token_type_ids, task_ids)
+        # A batch of several tasks: each task's rows go through its own top layers, then back in order.
+        order, parts = [], []
+        for task in present:
+            rows = torch.nonzero(task_ids == task).squeeze(1)
+            with self._layers_of(task):
+                parts.append(
+                    self._logits(
+                        input_ids[rows],
+                        attention_mask[rows],
+                        None if token_type_ids is None else token_type_ids[rows],
+                        task_ids[rows],
+                    )
+                )
+            order.append(rows)
+        return torch.cat(parts)[torch.argsort(torch.cat(order))]
+
+    def _logits(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None,
+        task_ids: torch.Tensor | None,
     ) -> torch.Tensor:
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask, **self.backbone_options}
         if token_type_ids is not None:
@@ -149,6 +205,75 @@ class RelevanceModel(nn.Module):
         if task_ids is None:
             raise ValueError("a model with one head per task needs each row's task")
         return logits.gather(1, task_ids.unsqueeze(-1)).squeeze(-1)
+
+    @contextmanager
+    def _layers_of(self, task: int) -> Iterator[None]:
+        """The backbone with task ``task``'s private top layers in place of its own, for one forward pass.
+
+        Autograd records the modules that ran, so the backward pass needs no swap of its own.
+        """
+        if task == 0 or self.private is None:
+            yield
+            return
+        blocks = _backbone_blocks(self.backbone)
+        private = self.private[task - 1]
+        first = len(blocks) - len(private)
+        own = [blocks[first + i] for i in range(len(private))]
+        for i, block in enumerate(private):
+            blocks[first + i] = block
+        try:
+            yield
+        finally:
+            for i, block in enumerate(own):
+                blocks[first + i] = block
+
+    def private_state(self) -> dict[str, torch.Tensor]:
+        """The private layers' own tensors (their LoRA adapters): what PRIVATE_FILE holds."""
+        if self.private is None:
+            return {}
+        return {
+            name: tensor.detach().float().cpu().contiguous()
+            for name, tensor in self.private.named_parameters()
+            if _is_adapter(name)
+        }
+
+    def load_private_state(self, tensors: dict[str, torch.Tensor], file: Path) -> None:
+        if self.private is None:
+            return
+        expected = {name for name, _ in self.private.named_parameters() if _is_adapter(name)}
+        if set(tensors) != expected:
+            raise InputError(
+                f"private layers do not fit the model ({len(set(tensors) ^ expected)} tensors differ)", file=file
+            )
+        try:
+            self.private.load_state_dict(tensors, strict=False)
+        except RuntimeError as exc:  # tensors of other shapes: another LoRA rank
+            raise InputError(f"private layers do not fit the model: {str(exc).splitlines()[0]}", file=file) from None
+
+
+def _is_adapter(name: str) -> bool:
+    """peft names every LoRA tensor lora_A, lora_B, lora_embedding_* or lora_magnitude_vector."""
+    return ".lora_" in f".{name}"
+
+
+def _backbone_blocks(backbone: nn.Module) -> nn.ModuleList:
+    """The backbone's stack of transformer blocks (BERT's encoder.layer, a decoder's layers, ...)."""
+    config = getattr(backbone, "config", None)
+    count = getattr(config, "num_hidden_layers", None)
+    for _, module in backbone.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) == count and count:
+            return module
+    raise InputError("cannot find the backbone's stack of layers for private_layers", path="private_layers")
+
+
+def _private_copy(block: nn.Module) -> nn.Module:
+    """A copy of a transformer block with LoRA adapters of its own and the frozen base weights shared."""
+    twin = copy.deepcopy(block)
+    for (path, original), copied in zip(block.named_modules(), twin.modules(), strict=True):
+        for name, _ in list(copied.named_parameters(recurse=False)):
+            if not _is_adapter(f"{path}.{name}"):
+                setattr(copied, name, getattr(original, name))
+    return twin
 
 
 @dataclass(frozen=True)
@@ -256,7 +381,10 @@ def continue_from(model: RelevanceModel, card: ModelCard, directory: Path) -> No
     from safetensors.torch import load_file
 
     trained = read_card(directory)
-    same = ("base_model_path", "architecture", "pooling", "hidden_size", "target_modules", "train_embeddings", "tasks")
+    same = (
+        "base_model_path", "architecture", "pooling", "hidden_size", "target_modules", "train_embeddings", "tasks",
+        "private_layers",
+    )
     changed = [name for name in same if getattr(trained, name) != getattr(card, name)]
     if changed:
         raise InputError(f"cannot continue a model of another shape (changed: {', '.join(changed)})", file=directory / CARD_FILE)
@@ -267,6 +395,18 @@ def continue_from(model: RelevanceModel, card: ModelCard, directory: Path) -> No
     if result.unexpected_keys:
         raise InputError(f"adapter does not fit the model ({len(result.unexpected_keys)} unexpected tensors)", file=directory)
     model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
+    _load_private(model, directory)
+
+
+def _load_private(model: RelevanceModel, directory: Path) -> None:
+    from safetensors.torch import load_file
+
+    if model.private is None:
+        return
+    path = directory / PRIVATE_FILE
+    if not path.exists():
+        raise InputError("the model has private layers but their file is missing", file=path)
+    model.load_private_state(load_file(str(path)), path)
 
 
 def save_relevance_model(model: RelevanceModel, card: ModelCard, directory: Path) -> None:
@@ -279,6 +419,8 @@ def save_relevance_model(model: RelevanceModel, card: ModelCard, directory: Path
         name: tensor.detach().float().cpu().contiguous() for name, tensor in model.head.state_dict().items()
     }
     save_file(head, str(directory / HEAD_FILE))
+    if model.private is not None:
+        save_file(model.private_state(), str(directory / PRIVATE_FILE))
     (directory / CARD_FILE).write_text(json.dumps(asdict(card), indent=2) + "\n", encoding="utf-8")
 
 
@@ -308,6 +450,7 @@ def load_relevance_model(directory: Path, placement: Placement) -> tuple[Relevan
     backbone = PeftModel.from_pretrained(base, str(directory))
     model = RelevanceModel(backbone, card, dropout=0.0)
     model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
+    _load_private(model, directory)
     return model.to(placement.device).eval(), card
 
 

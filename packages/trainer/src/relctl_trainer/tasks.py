@@ -27,6 +27,7 @@ from relctl_core.errors import InputError, RelctlError
 from relctl_core.folds import FoldData, english_for, load_fold, read_predictions, write_prediction_rows
 from relctl_core.modelstore import resolve_backbone
 from relctl_core.pipeline import StageContext, execute_stage, write_json
+from relctl_core.spec import DEFAULT_PRIVATE_LAYERS
 from sqlalchemy import update
 
 from relctl_trainer import __version__
@@ -87,6 +88,7 @@ def build_job(ctx: StageContext, folds: dict[str, FoldData]) -> TrainJob:
         test_file=str(inputs / "test.jsonl") if has_test else None,
         init_from=str(ctx.path(pretrained[0]["artifacts"]["model"])) if pretrained else None,
         tasks=list(folds) if both and routing != "prefix" else None,
+        private_layers=(cfg["model"].get("private_layers") or DEFAULT_PRIVATE_LAYERS) if both and routing == "heads+private" else 0,
     )
 
 

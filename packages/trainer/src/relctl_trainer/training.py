@@ -128,6 +128,7 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
         train_embeddings=job.train_embeddings,
         max_length=job.max_length,
         tasks=job.tasks,
+        private_layers=job.private_layers,
     )
     if placement.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(_cpu_threads(card.hidden_size))
@@ -354,7 +355,10 @@ def _replicate(model: RelevanceModel, ranks: Ranks, placement: Placement) -> nn.
     if ranks.world == 1:
         return model
     device_ids = [placement.device.index] if placement.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    # A batch of one task leaves the other tasks' private layers without gradients.
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=device_ids, find_unused_parameters=model.private is not None
+    )
 
 
 def _sum_over_ranks(value: float, ranks: Ranks) -> float:
