@@ -9,6 +9,7 @@ import pytest
 from relctl_core.errors import InputError
 
 from relctl_trainer.inputs import (
+    CHUNK_BATCHES,
     build_query_text,
     encode_pairs,
     length_grouped_batches,
@@ -119,6 +120,21 @@ def test_length_grouping_pads_much_less_than_random_batches() -> None:
     shuffled = np.random.default_rng(1).permutation(3200)
     random_batches = [shuffled[i : i + 32] for i in range(0, 3200, 32)]
     assert padded_tokens(grouped) < 0.2 * padded_tokens(random_batches)
+
+
+def test_batches_grouped_by_task_hold_one_task_but_where_two_meet_in_a_chunk() -> None:
+    rng = np.random.default_rng(0)
+    lengths, tasks = rng.integers(3, 60, size=1000), rng.integers(0, 2, size=1000)
+    batches = length_grouped_batches(lengths, 32, np.random.default_rng([42, 1]), groups=tasks)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    mixed = [batch for batch in batches if len(set(tasks[batch].tolist())) > 1]
+    chunks = -(-1000 // (32 * CHUNK_BATCHES))
+    assert len(mixed) <= chunks  # at most one per chunk, where its two tasks meet
+    single = [batch for batch in batches if len(set(tasks[batch].tolist())) == 1]
+    assert all(np.all(np.diff(lengths[batch]) <= 0) for batch in single)
+    scored = scoring_batches(lengths, 32, groups=tasks)
+    assert sorted(np.concatenate(scored).tolist()) == list(range(1000))
+    assert sum(len(set(tasks[batch].tolist())) > 1 for batch in scored) <= 1
 
 
 def test_scoring_batches_cover_every_row_once() -> None:

@@ -157,20 +157,31 @@ def pad_batch(pairs: EncodedPairs, batch: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def length_grouped_batches(
-    lengths: np.ndarray, batch_size: int, rng: np.random.Generator
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, *, groups: np.ndarray | None = None
 ) -> list[np.ndarray]:
-    """Training batches: rows shuffled, sorted by length within chunks, then the batches shuffled."""
+    """Training batches: rows shuffled, sorted by length within chunks, then the batches shuffled.
+
+    With ``groups`` (each row's task, for layers private to a task), rows are sorted by group first, so
+    that a chunk's batches hold one task each, but for one batch where the groups meet.
+    """
     order = rng.permutation(len(lengths))
     chunk = batch_size * CHUNK_BATCHES
     batches = []
     for start in range(0, len(order), chunk):
         part = order[start : start + chunk]
-        part = part[np.argsort(-lengths[part], kind="stable")]
+        part = part[_by_length(lengths[part], None if groups is None else groups[part])]
         batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def scoring_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Scoring batches: all rows sorted by length, so that padding is minimal."""
-    order = np.argsort(-lengths, kind="stable")
+def scoring_batches(lengths: np.ndarray, batch_size: int, *, groups: np.ndarray | None = None) -> list[np.ndarray]:
+    """Scoring batches: all rows sorted by length (within each of ``groups``), so that padding is minimal."""
+    order = _by_length(lengths, groups)
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _by_length(lengths: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """Positions sorted longest first, within groups when given; stable."""
+    if groups is None:
+        return np.argsort(-lengths, kind="stable")
+    return np.lexsort((-lengths, groups))

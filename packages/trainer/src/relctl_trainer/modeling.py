@@ -462,7 +462,8 @@ def score_pairs(
     model.eval()
     logits = np.empty(len(pairs), dtype=np.float64)
     with torch.inference_mode(), placement.autocast():
-        for batch in scoring_batches(pairs.lengths, batch_size):
+        groups = pairs.task_ids if model.private is not None else None
+        for batch in scoring_batches(pairs.lengths, batch_size, groups=groups):
             logits[batch] = model(**placement.tensors(pad_batch(pairs, batch))).float().cpu().numpy()
     model.train(was_training)
     return logits

@@ -308,7 +308,11 @@ def _train_epoch(
     model.train()
     trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
     # The batch order depends only on (seed, epoch), so a resumed run sees the batches it would have seen.
-    batches = length_grouped_batches(pairs.lengths, job.batch_size, np.random.default_rng([job.seed, epoch]))
+    # Layers private to a task run once per task in a batch: batches of one task each run them once.
+    groups = pairs.task_ids if job.private_layers else None
+    batches = length_grouped_batches(
+        pairs.lengths, job.batch_size, np.random.default_rng([job.seed, epoch]), groups=groups
+    )
     per_step = job.grad_accum * ranks.world
     groups = [batches[i : i + per_step] for i in range(0, len(batches), per_step)]
     done_in_epoch = start.epoch_step if start.epoch == epoch - 1 else 0
