@@ -9,11 +9,13 @@ PACKAGES := packages/core packages/translator packages/splitter packages/trainer
 
 .PHONY: install demo test lint bench bench-translate clean
 
-# torch is pinned to 2.13.0 first: an open range would pull several GB of CUDA wheels.
+# torch is pinned to 2.13.0 first: an open range would pull several GB of CUDA wheels. DeepSpeed
+# (resources.launcher: deepspeed) is built against that torch, not one that build isolation would fetch.
 $(VENV)/.installed: $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install -q --disable-pip-version-check $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-build-isolation deepspeed==0.19.8
 	touch $@
 
 install: $(VENV)/.installed

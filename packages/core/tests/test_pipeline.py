@@ -91,3 +91,19 @@ def test_private_layers_reach_the_training_only_when_set(tmp_path) -> None:
     )
     plan = plan_experiment(expand_runs(load_spec(tmp_path / "experiment.yaml")), files)
     assert [s.config["model"]["private_layers"] for s in plan.stages.values() if s.kind == "train"] == [3]
+
+
+def test_deepspeed_settings_reach_the_training_only_when_set(tmp_path) -> None:
+    from relctl_core.spec import expand_runs, load_spec
+    from relctl_core.stages import plan_experiment
+
+    (tmp_path / "qc.jsonl").write_text("")
+    (tmp_path / "experiment.yaml").write_text(
+        "name: plan\ndata: {qc: {train: qc.jsonl}}\n"
+        "resources: {gpu: h100, gpus: 4}\n"
+        "sweep: {resources.launcher: [null, deepspeed]}\n"
+    )
+    files = {str(tmp_path / "qc.jsonl"): {"path": str(tmp_path / "qc.jsonl"), "sha256": "qc"}}
+    plan = plan_experiment(expand_runs(load_spec(tmp_path / "experiment.yaml")), files)
+    resources = [stage.config["resources"] for stage in plan.stages.values() if stage.kind == "train"]
+    assert resources == [{"gpu": "h100", "gpus": 4}, {"gpu": "h100", "gpus": 4, "launcher": "deepspeed"}]

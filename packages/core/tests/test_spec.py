@@ -127,7 +127,7 @@ baselines: false
             "checkpoint_steps": 200,
             "tapt": None,
         },
-        "resources": {"gpu": "a100", "gpus": 4},
+        "resources": {"gpu": "a100", "gpus": 4, "launcher": None, "zero_stage": None},
         "ensemble": {"method": "mean"},
         "baselines": False,
         "sweep": {},
@@ -224,6 +224,11 @@ def test_relative_data_paths_resolve_against_the_spec_folder(workdir: Path) -> N
             MINIMAL + "model:\n  routing: heads\n  private_layers: 2\n",
             "experiment.yaml:7 model.private_layers: needs model.routing: heads+private (routing is heads)",
             id="private-layers-without-their-routing",
+        ),
+        pytest.param(
+            MINIMAL + "resources: {gpu: h100, gpus: 2, zero_stage: 3}\n",
+            "experiment.yaml:5 resources.zero_stage: needs resources.launcher: deepspeed",
+            id="zero-stage-without-deepspeed",
         ),
         pytest.param(
             MINIMAL + "resources: {gpu: cpu, gpus: 2}\n",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,12 +36,28 @@ def test_deepspeed_is_told_the_workers_gpus(make_job, tmp_path: Path) -> None:
     job = make_job(tmp_path, processes=2, launcher="deepspeed")
     command = launch_command(tmp_path / "job.json", job, gpus="2,3,5", port=29500)
     assert command == [
-        "deepspeed", "--include=localhost:2,3", "--master_port=29500", "--module", "relctl_trainer.child", str(tmp_path / "job.json"),
+        sys.executable, "-m", "deepspeed.launcher.runner", "--master_addr=127.0.0.1", "--master_port=29500",
+        "--include=localhost:2,3", "--module", "relctl_trainer.child", str(tmp_path / "job.json"),
     ]  # fmt: skip
+    # A worker without --gpus: the host's first two.
+    assert "--num_gpus=2" in launch_command(tmp_path / "job.json", job, gpus=None, port=29500)
     from relctl_core.errors import InputError
 
     with pytest.raises(InputError, match="wants 2 GPUs but the worker has 1"):
         launch_command(tmp_path / "job.json", job, gpus="7", port=29500)
+
+
+def test_a_worker_without_deepspeed_says_how_to_install_it(make_job, tmp_path: Path, monkeypatch) -> None:
+    import importlib.util
+
+    from relctl_core.errors import InputError
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "deepspeed" else find_spec(name, *a))
+    job = make_job(tmp_path, processes=2, launcher="deepspeed")
+    with pytest.raises(InputError, match="needs the deepspeed package.*--no-build-isolation deepspeed==") as raised:
+        launch_command(tmp_path / "job.json", job, gpus=None, port=29500)
+    assert raised.value.path == "resources.launcher"
 
 
 def test_a_free_port_is_one_a_rendezvous_server_can_listen_on() -> None:
@@ -147,3 +164,54 @@ def test_two_ranks_train_private_layers_that_some_batches_leave_without_gradient
     )
     model, card = load_relevance_model(Path(two_ranks[-1]["result"]["adapter_dir"]), choose_placement("auto"))
     assert card.private_layers == 1 and model.private is not None
+
+
+@pytest.mark.parametrize("zero_stage", [2, 3])
+def test_deepspeed_ranks_train_the_same_model_as_one_process(
+    make_job, dropout_free_backbone: str, tmp_path: Path, zero_stage: int
+) -> None:
+    common = {"model_path": dropout_free_backbone, "lora_dropout": 0.0, "epochs": 1, "batch_size": 18, "test_file": None}
+    ranks = _launch(make_job(tmp_path / "ranks", processes=2, grad_accum=3, launcher="deepspeed", zero_stage=zero_stage, **common), tmp_path)
+    one = _launch(make_job(tmp_path / "one", grad_accum=6, **common), tmp_path)
+    assert [e["event"] for e in ranks].count("start") == 1 and ranks[-1]["event"] == "done"
+    assert ranks[0]["total_steps"] == one[0]["total_steps"] == 5  # with a short last step, as above
+    np.testing.assert_allclose(
+        _oof(ranks[-1]["result"]["oof_file"]), _oof(one[-1]["result"]["oof_file"]), rtol=0, atol=1e-5
+    )
+    # DeepSpeed's own checkpoint of the adapters and optimizer shards sits in relctl's checkpoint folder.
+    [checkpoint] = (tmp_path / "ranks" / "checkpoints").iterdir()
+    assert json.loads((checkpoint / "state.json").read_text())["engine"] is True
+    assert any((checkpoint / "engine").iterdir())
+    model, card = load_relevance_model(Path(ranks[-1]["result"]["adapter_dir"]), choose_placement("auto"))
+    assert card.pooling == "mean" and model.head.weight.shape == (1, 32)
+
+
+def test_a_deepspeed_training_killed_after_a_checkpoint_resumes_from_it(
+    make_job, dropout_free_backbone: str, tmp_path: Path
+) -> None:
+    common = {
+        "model_path": dropout_free_backbone, "lora_dropout": 0.0, "epochs": 1, "batch_size": 18, "test_file": None,
+        "processes": 2, "grad_accum": 3, "launcher": "deepspeed", "checkpoint_steps": 2,
+    }  # fmt: skip
+    job = make_job(tmp_path / "killed", **common)
+    job_file = tmp_path / "job.json"
+    job_file.write_text(job.model_dump_json())
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    launcher = subprocess.Popen(
+        launch_command(job_file, job, gpus=None, port=free_port()),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, start_new_session=True,
+    )  # fmt: skip
+    for line in launcher.stdout:
+        if line.startswith("{") and json.loads(line)["event"] == "checkpoint":
+            os.killpg(launcher.pid, signal.SIGKILL)  # every rank and the launcher, right after step 2's checkpoint
+            break
+    launcher.wait()
+    assert [entry.name for entry in (tmp_path / "killed" / "checkpoints").iterdir()] == ["step-2"]
+
+    resumed = _launch(job, tmp_path)
+    result = resumed[-1]["result"]
+    assert (result["resumed_from_step"], result["steps_run"]) == (2, 3)
+    uninterrupted = _launch(make_job(tmp_path / "whole", **common), tmp_path)
+    np.testing.assert_allclose(
+        _oof(result["oof_file"]), _oof(uninterrupted[-1]["result"]["oof_file"]), rtol=0, atol=1e-5
+    )

@@ -331,7 +331,7 @@ class TrainSpec(_Section):
 
 
 class ResourcesSpec(_Section):
-    """Where training runs: gpu, gpus."""
+    """Where training runs: gpu, gpus. With several GPUs: launcher, zero_stage."""
 
     gpu: str = Field(
         "cpu",
@@ -339,6 +339,16 @@ class ResourcesSpec(_Section):
         description="GPU type, e.g. a100 or h100 (lower-cased); it picks the queue train.<gpu>. cpu: no GPU.",
     )
     gpus: int = Field(1, ge=1, description="GPUs per training job; 1 when gpu is cpu.")
+    launcher: Literal["torchrun", "deepspeed"] | None = Field(
+        None,
+        description="gpus > 1: torchrun (DistributedDataParallel, the default when unset) or deepspeed "
+        "(DeepSpeed's engine with ZeRO; the worker needs the deepspeed package).",
+    )
+    zero_stage: Literal[2, 3] | None = Field(
+        None,
+        description="launcher deepspeed only: 2 (the default when unset) shards optimizer state and gradients, "
+        "3 the weights too.",
+    )
 
     @field_validator("gpu", mode="before")
     @classmethod
@@ -351,6 +361,13 @@ class ResourcesSpec(_Section):
         if info.data.get("gpu") == "cpu" and gpus != 1:
             raise ValueError("must be 1 when gpu is cpu")
         return gpus
+
+    @field_validator("zero_stage")
+    @classmethod
+    def check_zero_stage_needs_deepspeed(cls, stage: int | None, info: ValidationInfo) -> int | None:
+        if stage is not None and info.data.get("launcher") != "deepspeed":
+            raise ValueError("needs resources.launcher: deepspeed")
+        return stage
 
 
 class EnsembleSpec(_Section):

@@ -88,9 +88,9 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
         run_config = {
             "task": task,
             "mode": translation.mode,
-            "model": _model_config(spec),
+            "model": _settings(spec.model, "private_layers"),
             "train": spec.train.model_dump(mode="json"),
-            "resources": spec.resources.model_dump(mode="json"),
+            "resources": _settings(spec.resources, "launcher", "zero_stage"),
         }
         if spec.task == "both":
             run_config["tasks"] = list(data_of)
@@ -233,10 +233,12 @@ def _pretrain_stages(
     }
 
 
-def _model_config(spec: Any) -> dict[str, Any]:
-    """The model settings of a run's stages. An unset private_layers is left out, so that the stages of runs
-    without private layers keep the keys (and the cached results) they had before the setting existed."""
-    config = spec.model.model_dump(mode="json")
-    if config["private_layers"] is None:
-        del config["private_layers"]
+def _settings(section: Any, *later: str) -> dict[str, Any]:
+    """A spec section's settings for the stages' configs. Settings added in ``later`` versions are left
+    out while unset, so that the stages of runs that do not use them keep their keys (and cached
+    results) from before the settings existed."""
+    config = section.model_dump(mode="json")
+    for name in later:
+        if config[name] is None:
+            del config[name]
     return config

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.pt"
 RNG_FILE = "rng.pt"
 STEP_PREFIX = "step-"
+ENGINE_TAG = "engine"  # DeepSpeed's own checkpoint folder inside a step's
 
 
 @dataclass(frozen=True)
@@ -42,25 +44,41 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     run_key: dict[str, Any],
+    engine: Any = None,
+    main: bool = True,
+    sync: Callable[[], None] = lambda: None,
 ) -> Path:
     """Write ``root/step-N`` through a temporary folder and a rename, then drop older checkpoints.
 
     A process killed at any moment leaves either the previous checkpoint or the new one complete.
+    Every rank of a job calls this (``sync`` is their barrier); rank 0 (``main``) writes the files. A
+    DeepSpeed ``engine`` saves its sharded weights and optimizer state from every rank into ENGINE_TAG/
+    (the adapters and head only: the frozen backbone is not saved).
     """
     from safetensors.torch import save_file
 
-    root.mkdir(parents=True, exist_ok=True)
     staging = root / f".{STEP_PREFIX}{progress.global_step}.tmp"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    trainable = {
-        name: parameter.detach().cpu().contiguous()
-        for name, parameter in model.named_parameters()
-        if parameter.requires_grad
-    }
-    save_file(trainable, str(staging / TRAINABLE_FILE))
-    torch.save(optimizer.state_dict(), staging / OPTIMIZER_FILE)
+    final = root / f"{STEP_PREFIX}{progress.global_step}"
+    if main:
+        root.mkdir(parents=True, exist_ok=True)
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir()
+    sync()
+    if engine is not None:
+        engine.save_checkpoint(str(staging), tag=ENGINE_TAG, save_latest=False, exclude_frozen_parameters=True)
+        sync()
+    if not main:
+        sync()
+        return final
+    if engine is None:
+        trainable = {
+            name: parameter.detach().cpu().contiguous()
+            for name, parameter in model.named_parameters()
+            if parameter.requires_grad
+        }
+        save_file(trainable, str(staging / TRAINABLE_FILE))
+        torch.save(optimizer.state_dict(), staging / OPTIMIZER_FILE)
     torch.save(scheduler.state_dict(), staging / SCHEDULER_FILE)
     torch.save(_rng_state(), staging / RNG_FILE)
     state = {
@@ -68,9 +86,9 @@ def save_checkpoint(
         "global_step": progress.global_step,
         "epoch_step": progress.epoch_step,
         "run_key": run_key,
+        "engine": engine is not None,
     }
     (staging / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-    final = root / f"{STEP_PREFIX}{progress.global_step}"
     if final.exists():
         shutil.rmtree(final)
     os.rename(staging, final)
@@ -81,6 +99,7 @@ def save_checkpoint(
             shutil.rmtree(entry)
         else:
             entry.unlink()
+    sync()
     return final
 
 
@@ -101,8 +120,11 @@ def restore_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     run_key: dict[str, Any],
+    engine: Any = None,
 ) -> Progress | None:
     """Load the latest checkpoint into model, optimizer, scheduler and the RNGs; None when there is none.
+
+    With a DeepSpeed ``engine`` (every rank calls this then), the engine loads its own shards.
 
     A checkpoint written by a different job (other data or hyperparameters) is an InputError rather than
     something to resume from or to overwrite silently.
@@ -123,12 +145,19 @@ def restore_checkpoint(
             "remove it or use another output_dir",
             file=latest / STATE_FILE,
         )
-    trainable = load_file(str(latest / TRAINABLE_FILE))
-    expected = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
-    if set(trainable) != expected:
-        raise InputError("checkpoint does not match the model's trainable parameters", file=latest)
-    model.load_state_dict(trainable, strict=False)
-    optimizer.load_state_dict(torch.load(latest / OPTIMIZER_FILE, map_location="cpu", weights_only=True))
+    if engine is not None:
+        loaded, _ = engine.load_checkpoint(
+            str(latest), tag=ENGINE_TAG, load_module_strict=False, load_lr_scheduler_states=False
+        )
+        if loaded is None:
+            raise InputError("the DeepSpeed engine could not load this checkpoint", file=latest / ENGINE_TAG)
+    else:
+        trainable = load_file(str(latest / TRAINABLE_FILE))
+        expected = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+        if set(trainable) != expected:
+            raise InputError("checkpoint does not match the model's trainable parameters", file=latest)
+        model.load_state_dict(trainable, strict=False)
+        optimizer.load_state_dict(torch.load(latest / OPTIMIZER_FILE, map_location="cpu", weights_only=True))
     scheduler.load_state_dict(torch.load(latest / SCHEDULER_FILE, weights_only=True))
     _set_rng_state(torch.load(latest / RNG_FILE, weights_only=True))
     return Progress(epoch=state["epoch"], global_step=state["global_step"], epoch_step=state["epoch_step"])

@@ -34,6 +34,8 @@ PARENT_CHECK_SECONDS = 1.0
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    # DeepSpeed's launcher appends --local_rank=N; the rank comes from the environment (LOCAL_RANK) anyway.
+    args = [arg for arg in args if not arg.startswith("--local_rank")]
     events = _claim_stdout()
     if int(os.environ.get("RANK", "0")) != 0:
         events = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process

@@ -6,6 +6,7 @@ each job gets a free rendezvous port of its own, so two jobs on one host never c
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
 import sys
@@ -16,6 +17,9 @@ from relctl_trainer.job import TrainJob
 
 CHILD_MODULE = "relctl_trainer.child"
 DEEPSPEED_CONFIG_FILE = "deepspeed.json"
+# The release relctl is tested with (make install); it builds against the installed torch, hence
+# --no-build-isolation, which keeps pip from fetching another torch to build it with.
+DEEPSPEED_REQUIREMENT = "deepspeed==0.19.8"
 
 
 def free_port() -> int:
@@ -41,18 +45,29 @@ def launch_command(job_file: Path, job: TrainJob, *, gpus: str | None, port: int
             "--master-addr=127.0.0.1", f"--master-port={port}",
             *child,
         ]  # fmt: skip
-    devices = (gpus or ",".join(str(i) for i in range(job.processes))).split(",")
-    if len(devices) < job.processes:
+    if importlib.util.find_spec("deepspeed") is None:
         from relctl_core.errors import InputError
 
         raise InputError(
-            f"the job wants {job.processes} GPUs but the worker has {len(devices)} ({','.join(devices)})",
-            path="resources.gpus",
+            f"launcher deepspeed needs the deepspeed package on this worker (pip install --no-build-isolation {DEEPSPEED_REQUIREMENT})",
+            path="resources.launcher",
         )
-    return [
-        "deepspeed", f"--include=localhost:{','.join(devices[: job.processes])}",
-        f"--master_port={port}", "--module", CHILD_MODULE, str(job_file),
-    ]  # fmt: skip
+    # DeepSpeed's launcher, from this environment rather than whichever `deepspeed` is first on PATH.
+    launcher = [sys.executable, "-m", "deepspeed.launcher.runner", "--master_addr=127.0.0.1", f"--master_port={port}"]
+    if gpus is None:
+        # A worker without --gpus: the host's first N devices (on a CPU host, N processes).
+        slots = [f"--num_gpus={job.processes}"]
+    else:
+        devices = gpus.split(",")
+        if len(devices) < job.processes:
+            from relctl_core.errors import InputError
+
+            raise InputError(
+                f"the job wants {job.processes} GPUs but the worker has {len(devices)} ({gpus})",
+                path="resources.gpus",
+            )
+        slots = [f"--include=localhost:{','.join(devices[: job.processes])}"]
+    return [*launcher, *slots, "--module", CHILD_MODULE, str(job_file)]
 
 
 def deepspeed_config(job: TrainJob, *, bf16: bool) -> dict[str, Any]:

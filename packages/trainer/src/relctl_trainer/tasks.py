@@ -103,7 +103,7 @@ def _fresh_inputs(ctx: StageContext) -> Path:
 
 def _job(ctx: StageContext, **fields: Any) -> TrainJob:
     """A TrainJob with the stage's model and optimisation settings; ``fields`` adds the rest."""
-    model, train = ctx.config["model"], ctx.config["train"]
+    model, train, resources = ctx.config["model"], ctx.config["train"], ctx.config.get("resources", {})
     lora = model["lora"]
     return TrainJob(
         model_path=resolve_backbone(ctx.settings, model["backbone"]),
@@ -122,7 +122,9 @@ def _job(ctx: StageContext, **fields: Any) -> TrainJob:
         precision=train["precision"],
         seed=train["seed"],
         checkpoint_steps=train.get("checkpoint_steps"),
-        processes=ctx.config.get("resources", {}).get("gpus", 1),
+        processes=resources.get("gpus", 1),
+        launcher=resources.get("launcher") or "torchrun",
+        zero_stage=resources.get("zero_stage") or 2,
         output_dir=str(ctx.work_dir / "out"),
         **fields,
     )

@@ -10,7 +10,6 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +40,10 @@ from relctl_trainer.modeling import (
     save_relevance_model,
     score_pairs,
 )
+from relctl_trainer.parallel import Ranks, Updates, barrier, join_process_group, make_updates, sum_over_ranks
 
 Emit = Callable[[dict[str, Any]], None]
 
-# Clipping keeps an unlucky early batch from wrecking a freshly initialised head.
-MAX_GRAD_NORM = 1.0
 # Step events at most this often (plus the first step and the last step of every epoch).
 STEP_EVENT_SECONDS = 1.0
 # Scoring keeps no activations for backward, so it affords larger batches than training.
@@ -73,37 +71,13 @@ def train(job: TrainJob, emit: Emit) -> dict[str, Any]:
     threads = torch.get_num_threads()
     ranks = Ranks.from_env()
     if ranks.world > 1:
-        _join_process_group(ranks)
+        join_process_group(ranks)
     try:
         return _train(job, emit if ranks.main else _silent, ranks)
     finally:
         torch.set_num_threads(threads)
         if ranks.world > 1:
             torch.distributed.destroy_process_group()
-
-
-@dataclass(frozen=True)
-class Ranks:
-    """This process's place in a data-parallel job (torchrun's environment); one rank without one."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_env(cls) -> Ranks:
-        env = os.environ
-        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
-
-
-def _join_process_group(ranks: Ranks) -> None:
-    if torch.cuda.is_available():
-        torch.cuda.set_device(ranks.local_rank)
-    torch.distributed.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
 
 
 def _silent(event: dict[str, Any]) -> None:
@@ -131,7 +105,7 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
         private_layers=job.private_layers,
     )
     if placement.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(_cpu_threads(card.hidden_size))
+        torch.set_num_threads(max(1, _cpu_threads(card.hidden_size) // ranks.world))
     _seed_everything(job.seed)
     tokenizer = load_tokenizer(card.base_model_path)
     model = build_relevance_model(
@@ -150,10 +124,11 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
         total_steps = min(total_steps, job.max_steps)
     optimizer = torch.optim.AdamW(_parameter_groups(model, job.weight_decay), lr=job.lr)
     scheduler = _lr_scheduler(optimizer, job, total_steps)
+    updates = make_updates(model, optimizer, scheduler, job=job, ranks=ranks, placement=placement)
     run_key = _run_key(job)
     checkpoints_dir = output_dir / "checkpoints"
     resumed = restore_checkpoint(
-        checkpoints_dir, model=model, optimizer=optimizer, scheduler=scheduler, run_key=run_key
+        checkpoints_dir, model=model, optimizer=optimizer, scheduler=scheduler, run_key=run_key, engine=updates.engine
     )
     progress = resumed or Progress(epoch=0, global_step=0)
     if ranks.world > 1:
@@ -181,14 +156,17 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
     metrics: dict[str, float | None] | None = None
     steps = _StepEvents(emit, total_steps)
 
-    replica = _replicate(model, ranks, placement)
-
     def checkpoint(reached: Progress, epoch: int) -> None:
-        if not ranks.main:
-            _barrier(ranks)
-            return
         saved = save_checkpoint(
-            checkpoints_dir, reached, model=model, optimizer=optimizer, scheduler=scheduler, run_key=run_key
+            checkpoints_dir,
+            reached,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            run_key=run_key,
+            engine=updates.engine,
+            main=ranks.main,
+            sync=lambda: barrier(ranks),
         )
         emit(
             {
@@ -199,7 +177,6 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
                 "path": str(saved),
             }
         )
-        _barrier(ranks)
 
     first_step = progress.global_step
     for epoch in range(progress.epoch + 1, job.epochs + 1):
@@ -207,8 +184,7 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
             break
         epoch_started = time.monotonic()
         global_step = _train_epoch(
-            replica,
-            optimizer,
+            updates,
             scheduler,
             train_pairs,
             train_labels,
@@ -222,27 +198,31 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
             ranks=ranks,
         )
         progress = Progress(epoch=epoch, global_step=global_step)
-        if val_pairs is not None and ranks.main:
-            val_logits = score_pairs(model, val_pairs, placement, batch_size=scoring_batch)
-            metrics = validation_metrics(val_labels, val_logits)
+        with updates.full_weights():
+            if val_pairs is not None and ranks.main:
+                val_logits = score_pairs(model, val_pairs, placement, batch_size=scoring_batch)
+                metrics = validation_metrics(val_labels, val_logits)
         emit({"event": "epoch", "epoch": epoch, "val": metrics, "seconds": time.monotonic() - epoch_started})
         checkpoint(progress, epoch)
 
+    model_dir = output_dir / "model"
+    oof_file = test_file = None
+    # Under ZeRO-3 every rank takes part in gathering the weights that rank 0 saves and scores with.
+    with updates.full_weights():
+        if ranks.main:
+            if val_pairs is not None and val_logits is None:
+                # Resumed after the last epoch had finished: nothing left to train, but the outputs are due.
+                val_logits = score_pairs(model, val_pairs, placement, batch_size=scoring_batch)
+                metrics = validation_metrics(val_labels, val_logits)
+            _save_model_atomically(model, card, model_dir)
+            if val_logits is not None:
+                oof_file = _write_predictions(output_dir / "oof.jsonl", val_rows, val_logits, with_label=True)
+            if test_rows:
+                test_pairs = _encode(tokenizer, test_rows, job.max_length, job.tasks)
+                test_logits = score_pairs(model, test_pairs, placement, batch_size=scoring_batch)
+                test_file = _write_predictions(output_dir / "test.jsonl", test_rows, test_logits, with_label=False)
     if not ranks.main:
         return {"rank": ranks.rank, "steps_run": progress.global_step - first_step}
-    if val_pairs is not None and val_logits is None:
-        # Resumed after the last epoch had finished: nothing left to train, but the outputs are due.
-        val_logits = score_pairs(model, val_pairs, placement, batch_size=scoring_batch)
-        metrics = validation_metrics(val_labels, val_logits)
-    model_dir = output_dir / "model"
-    _save_model_atomically(model, card, model_dir)
-    oof_file = test_file = None
-    if val_logits is not None:
-        oof_file = _write_predictions(output_dir / "oof.jsonl", val_rows, val_logits, with_label=True)
-    if test_rows:
-        test_pairs = _encode(tokenizer, test_rows, job.max_length, job.tasks)
-        test_logits = score_pairs(model, test_pairs, placement, batch_size=scoring_batch)
-        test_file = _write_predictions(output_dir / "test.jsonl", test_rows, test_logits, with_label=False)
     return {
         "oof_file": str(oof_file) if oof_file else None,
         "test_file": str(test_file) if test_file else None,
@@ -284,8 +264,7 @@ class _StepEvents:
 
 
 def _train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    updates: Updates,
     scheduler: Any,
     pairs: EncodedPairs,
     labels: np.ndarray,
@@ -297,7 +276,7 @@ def _train_epoch(
     placement: Placement,
     steps: _StepEvents,
     checkpoint: Callable[[Progress], None],
-    ranks: Ranks = Ranks(),
+    ranks: Ranks,
 ) -> int:
     """One pass over the training rows; returns the global optimizer step reached.
 
@@ -305,8 +284,8 @@ def _train_epoch(
     the groups already trained. Every ``job.checkpoint_steps`` steps inside the epoch, ``checkpoint``
     gets the progress so far; the caller checkpoints the epoch's end itself, after validation.
     """
+    model = updates.module
     model.train()
-    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
     # The batch order depends only on (seed, epoch), so a resumed run sees the batches it would have seen.
     # Layers private to a task run once per task in a batch: batches of one task each run them once.
     groups = pairs.task_ids if job.private_layers else None
@@ -328,18 +307,15 @@ def _train_epoch(
         mine = group[ranks.rank :: ranks.world]
         passes = [(batch, 1.0) for batch in mine] + [(group[0], 0.0)] * (math.ceil(len(group) / ranks.world) - len(mine))
         group_loss = 0.0
-        for batch, share in passes:
+        for index, (batch, share) in enumerate(passes):
             with placement.autocast():
                 logits = model(**placement.tensors(pad_batch(pairs, batch)))
             targets = torch.from_numpy(labels[batch]).to(placement.device)
             loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), targets, reduction="sum")
-            (loss * (share * ranks.world / group_rows)).backward()
+            updates.backward(loss * (share * ranks.world / group_rows), last=index == len(passes) - 1)
             group_loss += loss.item() * share
-        group_loss = _sum_over_ranks(group_loss, ranks)
-        torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        group_loss = sum_over_ranks(group_loss, ranks)
+        updates.step()
         step += 1
         epoch_ends = group_index == len(groups) - 1
         steps.record(
@@ -352,30 +328,6 @@ def _train_epoch(
         if job.checkpoint_steps and step % job.checkpoint_steps == 0 and not epoch_ends and step < total_steps:
             checkpoint(Progress(epoch=epoch - 1, global_step=step, epoch_step=group_index + 1))
     return step
-
-
-def _replicate(model: RelevanceModel, ranks: Ranks, placement: Placement) -> nn.Module:
-    """The module that trains: the model itself, or its DistributedDataParallel wrapper across ranks."""
-    if ranks.world == 1:
-        return model
-    device_ids = [placement.device.index] if placement.device.type == "cuda" else None
-    # A batch of one task leaves the other tasks' private layers without gradients.
-    return nn.parallel.DistributedDataParallel(
-        model, device_ids=device_ids, find_unused_parameters=model.private is not None
-    )
-
-
-def _sum_over_ranks(value: float, ranks: Ranks) -> float:
-    if ranks.world == 1:
-        return value
-    total = torch.tensor([value], dtype=torch.float64)
-    torch.distributed.all_reduce(total)
-    return float(total.item())
-
-
-def _barrier(ranks: Ranks) -> None:
-    if ranks.world > 1:
-        torch.distributed.barrier()
 
 
 def _encode(tokenizer: Any, rows: Sequence[PairRow], max_length: int, tasks: list[str] | None) -> EncodedPairs:

@@ -1,0 +1,139 @@
+"""Where a training's updates happen: one process, data-parallel ranks (DistributedDataParallel), or
+DeepSpeed's engine (ZeRO-2 or 3) across ranks. The epoch loop talks to all three through ``Updates``."""
+
+from __future__ import annotations
+
+import os
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from relctl_trainer.job import TrainJob
+from relctl_trainer.modeling import Placement, RelevanceModel
+
+# Clipping keeps an unlucky early batch from wrecking a freshly initialised head.
+MAX_GRAD_NORM = 1.0
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in a data-parallel job (the launcher's environment); one rank without one."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> Ranks:
+        env = os.environ
+        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
+
+
+def join_process_group(ranks: Ranks) -> None:
+    if torch.cuda.is_available():
+        torch.cuda.set_device(ranks.local_rank)
+    torch.distributed.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+
+
+def sum_over_ranks(value: float, ranks: Ranks) -> float:
+    if ranks.world == 1:
+        return value
+    total = torch.tensor([value], dtype=torch.float64)
+    torch.distributed.all_reduce(total)
+    return float(total.item())
+
+
+def barrier(ranks: Ranks) -> None:
+    if ranks.world > 1:
+        torch.distributed.barrier()
+
+
+class Updates:
+    """One process, or DistributedDataParallel across ranks: the loop's backward passes, optimizer steps
+    and weights.
+
+    ``module`` is what runs the forward pass. ``step`` clips the gradients, updates the weights, moves
+    the schedule on and clears the gradients. ``full_weights`` is entered by every rank; inside it,
+    the model holds all its weights (they are never sharded here). ``engine`` is DeepSpeed's, if any.
+    """
+
+    engine: Any = None
+
+    def __init__(self, model: RelevanceModel, optimizer: torch.optim.Optimizer, scheduler: Any, ranks: Ranks, placement: Placement) -> None:
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+        self.module: nn.Module = model
+        if ranks.world > 1:
+            device_ids = [placement.device.index] if placement.device.type == "cuda" else None
+            # A batch of one task leaves the other tasks' private layers without gradients.
+            self.module = nn.parallel.DistributedDataParallel(
+                model, device_ids=device_ids, find_unused_parameters=model.private is not None
+            )
+
+    def backward(self, loss: torch.Tensor, *, last: bool) -> None:
+        loss.backward()
+
+    def step(self) -> None:
+        torch.nn.utils.clip_grad_norm_(self.trainable, MAX_GRAD_NORM)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def full_weights(self) -> AbstractContextManager[Any]:
+        return nullcontext()
+
+
+class DeepSpeedUpdates(Updates):
+    """DeepSpeed's engine across ranks: ZeRO-2 shards the optimizer state and gradients, ZeRO-3 the
+    weights too. The loop keeps its own batches, loss weights and schedule; the engine reduces, clips
+    and updates at the step boundary the loop names.
+
+    Under ZeRO-3, ``full_weights`` gathers every weight on every rank (all ranks must enter it), so
+    that rank 0 can score and save the model as a one-process run does.
+    """
+
+    def __init__(self, model: RelevanceModel, optimizer: torch.optim.Optimizer, scheduler: Any, job: TrainJob, placement: Placement) -> None:
+        import deepspeed
+
+        from relctl_trainer.launch import deepspeed_config
+
+        config = deepspeed_config(job, bf16=placement.autocast_dtype is not None)
+        # The optimizer is the loop's own AdamW (DeepSpeed's fused Adam needs compiled kernels).
+        config["zero_allow_untested_optimizer"] = True
+        config["gradient_clipping"] = MAX_GRAD_NORM
+        self.engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
+        self.module = self.engine
+        self.scheduler = scheduler
+        self.zero_stage = job.zero_stage
+
+    def backward(self, loss: torch.Tensor, *, last: bool) -> None:
+        # A step's passes vary in number (a short last group), so the loop names the boundary itself;
+        # the loss already carries its weight in the step, hence no scaling by the accumulation steps.
+        self.engine.set_gradient_accumulation_boundary(last)
+        self.engine.backward(loss, scale_wrt_gas=False)
+
+    def step(self) -> None:
+        self.engine.step()
+        self.scheduler.step()
+
+    def full_weights(self) -> AbstractContextManager[Any]:
+        if self.zero_stage < 3:
+            return nullcontext()
+        import deepspeed
+
+        return deepspeed.zero.GatheredParameters(list(self.engine.module.parameters()), modifier_rank=None)
+
+
+def make_updates(
+    model: RelevanceModel, optimizer: torch.optim.Optimizer, scheduler: Any, *, job: TrainJob, ranks: Ranks, placement: Placement
+) -> Updates:
+    if ranks.world > 1 and job.launcher == "deepspeed":
+        return DeepSpeedUpdates(model, optimizer, scheduler, job, placement)
+    return Updates(model, optimizer, scheduler, ranks, placement)
