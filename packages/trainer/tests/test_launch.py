@@ -178,6 +178,7 @@ def test_deepspeed_ranks_train_the_same_model_as_one_process(
     np.testing.assert_allclose(
         _oof(ranks[-1]["result"]["oof_file"]), _oof(one[-1]["result"]["oof_file"]), rtol=0, atol=1e-5
     )
+    assert json.loads((tmp_path / "ranks" / "deepspeed.json").read_text())["zero_optimization"]["stage"] == zero_stage
     # DeepSpeed's own checkpoint of the adapters and optimizer shards sits in relctl's checkpoint folder.
     [checkpoint] = (tmp_path / "ranks" / "checkpoints").iterdir()
     assert json.loads((checkpoint / "state.json").read_text())["engine"] is True

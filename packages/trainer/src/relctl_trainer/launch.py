@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from relctl_trainer.job import TrainJob
+from relctl_trainer.parallel import MAX_GRAD_NORM
 
 CHILD_MODULE = "relctl_trainer.child"
 DEEPSPEED_CONFIG_FILE = "deepspeed.json"
@@ -88,8 +89,10 @@ def deepspeed_config(job: TrainJob, *, bf16: bool) -> dict[str, Any]:
         "train_micro_batch_size_per_gpu": job.batch_size,
         "gradient_accumulation_steps": job.grad_accum,
         "train_batch_size": job.batch_size * job.grad_accum * job.processes,
-        "gradient_clipping": 1.0,
+        "gradient_clipping": MAX_GRAD_NORM,
         "bf16": {"enabled": bf16},
+        # relctl's own AdamW (DeepSpeed's fused Adam would need compiled kernels on every host).
+        "zero_allow_untested_optimizer": True,
         "zero_optimization": zero,
         "steps_per_print": 10**9,  # progress comes from relctl's own events
         "wall_clock_breakdown": False,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -99,16 +100,17 @@ class DeepSpeedUpdates(Updates):
     that rank 0 can score and save the model as a one-process run does.
     """
 
-    def __init__(self, model: RelevanceModel, optimizer: torch.optim.Optimizer, scheduler: Any, job: TrainJob, placement: Placement) -> None:
+    def __init__(
+        self, model: RelevanceModel, optimizer: torch.optim.Optimizer, scheduler: Any, job: TrainJob, ranks: Ranks, placement: Placement
+    ) -> None:
         import deepspeed
 
-        from relctl_trainer.launch import deepspeed_config
+        from relctl_trainer.launch import deepspeed_config, write_deepspeed_config
 
-        config = deepspeed_config(job, bf16=placement.autocast_dtype is not None)
-        # The optimizer is the loop's own AdamW (DeepSpeed's fused Adam needs compiled kernels).
-        config["zero_allow_untested_optimizer"] = True
-        config["gradient_clipping"] = MAX_GRAD_NORM
-        self.engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
+        bf16 = placement.autocast_dtype is not None
+        if ranks.main:  # what the engine ran with, beside the job, for whoever reads the outputs
+            write_deepspeed_config(job, Path(job.output_dir), bf16=bf16)
+        self.engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=deepspeed_config(job, bf16=bf16))
         self.module = self.engine
         self.scheduler = scheduler
         self.zero_stage = job.zero_stage
@@ -135,5 +137,5 @@ def make_updates(
     model: RelevanceModel, optimizer: torch.optim.Optimizer, scheduler: Any, *, job: TrainJob, ranks: Ranks, placement: Placement
 ) -> Updates:
     if ranks.world > 1 and job.launcher == "deepspeed":
-        return DeepSpeedUpdates(model, optimizer, scheduler, job, placement)
+        return DeepSpeedUpdates(model, optimizer, scheduler, job, ranks, placement)
     return Updates(model, optimizer, scheduler, ranks, placement)
