@@ -10,10 +10,17 @@ and seed twice, one after the other, on the same number of torch threads:
 - baseline: the usual script: AutoModelForSequenceClassification (2 labels) + peft LoRA, every pair
   padded to max_length, `transformers.Trainer`; timed by the `train_runtime` it reports.
 
-Prints training rows per second of both, the speed-up, and F1 of the relevant class at 0.5 and ROC-AUC
-of both on the same validation rows, as a Markdown table; raw figures go to bench/train_speed.last.json.
+Prints training rows and tokens per second of both, the speed-up, and F1 of the relevant class at 0.5
+and ROC-AUC of both on the same validation rows, as a Markdown table; raw figures go to
+bench/train_speed.last.json. Tokens are the pairs' real tokens (after truncation, before padding), the
+same count for both trainers. On a CUDA GPU it adds model FLOPs utilisation: 4 x the backbone's
+non-embedding parameters per real token (a forward pass, and a backward pass that computes activation
+gradients only, the base weights being frozen; LoRA's and attention's own FLOPs, a few percent at these
+lengths, are left out) against the GPU's dense bf16 peak (--peak-tflops, or a table of known GPUs).
 
     .venv/bin/python bench/train_speed.py --rows 3000
+    .venv/bin/python bench/train_speed.py --backbone gemma-3-270m --pooling last \
+        --target-modules q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj --rows 20000 --batch-size 64
 """
 
 from __future__ import annotations
@@ -65,6 +72,12 @@ def main() -> int:
     results = {name: runners[name]() for name in order}
 
     relctl, baseline = results["relctl"], results["baseline"]
+    tokens = real_tokens(backbone, train_rows, args.max_length) * args.epochs
+    flops_per_token = 4 * non_embedding_parameters(backbone)
+    peak = peak_flops(args.peak_tflops)
+    for result in results.values():
+        result["tokens_per_second"] = tokens / result["seconds"]
+        result["mfu"] = result["tokens_per_second"] * flops_per_token / peak if peak else None
     speedup = relctl["rows_per_second"] / baseline["rows_per_second"]
     f1_difference = relctl["f1@0.5"] - baseline["f1@0.5"]
     positive_share = float(np.mean([row["label"] for row in val_rows]))
@@ -73,10 +86,18 @@ def main() -> int:
         f"({positive_share:.1%} relevant: answering 'relevant' everywhere scores F1 {all_relevant_f1(positive_share):.4f}); "
         f"{threads} torch threads; device {relctl['device']}"
     )
-    print("| trainer | rows/s | seconds | F1@0.5 | ROC-AUC |\n|---|---|---|---|---|")
+    print(
+        f"{tokens} real training tokens; {flops_per_token / 1e6:.1f} MFLOPs a token; "
+        + (f"peak {peak / 1e12:.0f} TFLOP/s ({device_name()})" if peak else "no GPU peak known: MFU n/a")
+    )
+    print("| trainer | rows/s | tokens/s | MFU | seconds | F1@0.5 | ROC-AUC |\n|---|---|---|---|---|---|---|")
     for name in ("baseline", "relctl"):
         r = results[name]
-        print(f"| {r['trainer']} | {r['rows_per_second']:.2f} | {r['seconds']:.1f} | {r['f1@0.5']:.4f} | {r['roc_auc']:.4f} |")
+        mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "n/a"
+        print(
+            f"| {r['trainer']} | {r['rows_per_second']:.2f} | {r['tokens_per_second']:.0f} | {mfu} | {r['seconds']:.1f} "
+            f"| {r['f1@0.5']:.4f} | {r['roc_auc']:.4f} |"
+        )
     print(f"speed-up: {speedup:.2f}x; F1 difference: {f1_difference:+.3f} (points: {100 * f1_difference:+.1f})")
 
     figures = {
@@ -89,6 +110,10 @@ def main() -> int:
         "threads": threads,
         "order": order,
         "hyperparameters": hyperparameters(args),
+        "real_tokens": tokens,
+        "flops_per_token": flops_per_token,
+        "peak_flops": peak,
+        "device_name": device_name(),
         "results": results,
         "speedup": round(speedup, 3),
         "f1_difference": round(f1_difference, 4),
@@ -123,6 +148,9 @@ def parse_args() -> argparse.Namespace:
         help="relctl's pooling; the baseline keeps its model's own classification head",
     )
     parser.add_argument("--order", choices=["baseline-first", "relctl-first"], default="baseline-first")
+    parser.add_argument(
+        "--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak, for MFU; default: a table of known GPUs"
+    )
     args = parser.parse_args()
     if args.rows < 10:
         parser.error("--rows must be at least 10")
@@ -197,6 +225,46 @@ def split_by_query(rows: Sequence[Row], seed: int) -> tuple[list[Row], list[Row]
         [row for row in rows if row["query_text"] not in held_out],
         [row for row in rows if row["query_text"] in held_out],
     )
+
+
+# Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) of GPUs by a name fragment, most specific first.
+GPU_PEAK_TFLOPS = {
+    "H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "GH200": 989.0, "A100": 312.0,
+    "L40S": 362.0, "L4": 121.0, "A10G": 125.0, "A10": 125.0, "RTX 4090": 165.0,
+}  # fmt: skip
+
+
+def device_name() -> str:
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+
+
+def peak_flops(tflops: float | None) -> float | None:
+    """FLOP/s of the GPU that trains: given, or looked up by its name; None on a CPU or an unknown GPU."""
+    if tflops:
+        return tflops * 1e12
+    if not torch.cuda.is_available():
+        return None
+    name = device_name()
+    return next((peak * 1e12 for fragment, peak in GPU_PEAK_TFLOPS.items() if fragment in name), None)
+
+
+def real_tokens(backbone: str, rows: Sequence[Row], max_length: int) -> int:
+    """Tokens of the training pairs after truncation, before any padding: the work both trainers must do."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    encoding = tokenizer([r["query_text"] for r in rows], [r["target_text"] for r in rows], truncation=True, max_length=max_length)
+    return sum(len(ids) for ids in encoding["input_ids"])
+
+
+def non_embedding_parameters(backbone: str) -> int:
+    """Parameters of the backbone less its token embedding table (a lookup, not a matrix product)."""
+    from transformers import AutoConfig, AutoModel
+
+    with torch.device("meta"):
+        model = AutoModel.from_config(AutoConfig.from_pretrained(backbone))
+    embedding = model.get_input_embeddings().weight.numel()
+    return sum(parameter.numel() for parameter in model.parameters()) - embedding
 
 
 def write_rows(path: Path, rows: Sequence[Row]) -> Path:
