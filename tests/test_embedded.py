@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.support import experiment_rows, relctl
 from tests.tiny_model import build_tiny_backbone
 
@@ -81,3 +83,31 @@ def test_retry_reruns_only_the_failed_stages_here(tmp_path: Path, relctl_env: di
         # Finished stages are kept as they were; failed and waiting ones ran once more.
         extra = 0 if stage["status"] == "done" else 1
         assert after[name]["attempts"] == stage["attempts"] + extra, name
+
+
+def test_a_worker_that_stops_ends_the_watch_with_an_error_and_cancels(
+    tmp_path: Path, relctl_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relctl_cli.main import watch_here
+    from relctl_core.experiments import submit
+    from relctl_core.settings import load_settings
+    from relctl_core.worker import EmbeddedWorkerStopped, embedded_workers
+
+    work = tmp_path / "exp"
+    shutil.copytree(DEMO, work / "data")
+    (work / "tiny").mkdir()
+    (work / "tiny" / "config.json").write_text('{"model_type": "bert"}')  # never loaded: no training starts
+    (work / "experiment.yaml").write_text(SPEC.format(backbone=work / "tiny").replace("sweep: {model.lora.r: [2, 4]}\n", ""))
+    monkeypatch.chdir(work)
+    settings = load_settings()
+    # A worker for a queue none of the stages use, so that nothing runs: the stages stay queued.
+    with embedded_workers([(["translate"], 1)]) as workers:
+        experiment_id = submit(settings, work / "experiment.yaml")
+        workers[0].stop(in_sighandler=False)
+        workers[0].ended.wait()
+        expected = rf"queues translate stopped .*experiment {experiment_id} cancelled, resume it with: relctl retry {experiment_id}"
+        with pytest.raises(EmbeddedWorkerStopped, match=expected):
+            watch_here(settings, experiment_id, workers)
+    status = json.loads(relctl("status", str(experiment_id), "--json", env=relctl_env).stdout)
+    assert status["status"] == "cancelled"
+    assert {s["status"] for s in status["stages"]} == {"cancelled"}

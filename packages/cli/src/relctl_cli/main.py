@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -152,11 +153,11 @@ def run(file: Path, concurrency: int, trainings: int, as_json: bool) -> None:
     prepared = prepare(file)
     train_queues = sorted({names.train_queue(s.gpu) for s in prepared.plan.stages.values() if s.kind == "train"})
     groups = [([names.CPU_QUEUE, names.TRANSLATE_QUEUE], concurrency), (train_queues, trainings)]
-    with embedded_workers(groups):
+    with embedded_workers(groups) as workers:
         experiment_id = submit_experiment(settings, file, prepared=prepared)
         (err_console if as_json else console).print(f"experiment [bold]{experiment_id}[/] running here (queues {', '.join(groups[0][0] + train_queues)})")
         try:
-            final = watch(settings, experiment_id, quiet_stdout=as_json)
+            final = watch_here(settings, experiment_id, workers, quiet_stdout=as_json)
         except KeyboardInterrupt:
             cancel_experiment(settings, experiment_id)
             err_console.print(f"experiment {experiment_id} cancelled; resume it with: relctl retry {experiment_id}")
@@ -184,10 +185,13 @@ def progress_text(stage: Stage) -> str:
     return ""
 
 
-def watch(settings: Settings, experiment_id: int, poll: float = 0.5, *, quiet_stdout: bool = False) -> str:
+def watch(
+    settings: Settings, experiment_id: int, poll: float = 0.5, *, quiet_stdout: bool = False, check: Callable[[], None] | None = None
+) -> str:
     """Follow an experiment until it ends: a line per stage change, a live bar per running stage.
 
-    With quiet_stdout (--json) all of it goes to stderr, so that stdout holds the JSON alone."""
+    With quiet_stdout (--json) all of it goes to stderr, so that stdout holds the JSON alone.
+    check, if given, runs at every poll and may raise to stop following (see watch_here)."""
     out = err_console if quiet_stdout else console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -222,7 +226,22 @@ def watch(settings: Settings, experiment_id: int, poll: float = 0.5, *, quiet_st
             if status in TERMINAL:
                 out.print(f"experiment {experiment_id}: {state(status)} ({done_count}/{len(stages)} stages done)")
                 return status
+            if check is not None:
+                check()
             time.sleep(poll)
+
+
+def watch_here(settings: Settings, experiment_id: int, workers: Sequence[Any], *, quiet_stdout: bool = False) -> str:
+    """watch() an experiment that the in-process workers run: if one of them stops, nothing would take
+    its queues, so cancel the experiment (for `relctl retry`) and fail rather than wait forever."""
+    from relctl_core.pipeline import cancel as cancel_experiment
+    from relctl_core.worker import EmbeddedWorkerStopped, check_workers
+
+    try:
+        return watch(settings, experiment_id, quiet_stdout=quiet_stdout, check=lambda: check_workers(workers))
+    except EmbeddedWorkerStopped as exc:
+        cancel_experiment(settings, experiment_id)
+        raise EmbeddedWorkerStopped(f"{exc}; experiment {experiment_id} cancelled, resume it with: relctl retry {experiment_id}") from exc
 
 
 @cli.command()
@@ -365,10 +384,10 @@ def retry(experiment_id: int, wait: bool) -> None:
         return
     with session_scope(settings.database_url) as session:
         train_queues = sorted(set(session.scalars(select(Stage.queue).where(Stage.experiment_id == experiment_id, Stage.kind == "train"))))
-    with embedded_workers([([names.CPU_QUEUE, names.TRANSLATE_QUEUE], 1), (train_queues, 1)]):
+    with embedded_workers([([names.CPU_QUEUE, names.TRANSLATE_QUEUE], 1), (train_queues, 1)]) as workers:
         again = retry_experiment(settings, experiment_id)
         console.print(f"experiment {experiment_id}: {len(again)} stages run again here")
-        final = watch(settings, experiment_id)
+        final = watch_here(settings, experiment_id, workers)
     finish(settings, experiment_id, final, False)
 
 

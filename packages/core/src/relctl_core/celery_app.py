@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -59,6 +63,31 @@ def broker_options(settings: Settings) -> dict[str, Any]:
     # Redis redelivers a message not acknowledged within the visibility timeout: it must exceed the
     # longest training, or a two-hour job runs twice.
     return {"visibility_timeout": settings.visibility_timeout}
+
+
+def create_exchange_tables(settings: Settings, exchanges: Iterable[str]) -> None:
+    """Give the filesystem broker's exchanges their (empty) tables before anything binds a queue.
+
+    kombu's filesystem transport creates a missing table by opening it for writing and only then
+    locking and filling it: a bind in another thread or process that opens the table in between reads
+    an empty file and fails with a JSON error. Both in-process workers of `relctl run` bind their
+    mailboxes to the one `celery.pidbox` table, so one of them could die that way while starting.
+    A table that already exists takes kombu's locked read-modify-write path instead."""
+    folder = Path(broker_options(settings)["control_folder"])
+    for exchange in exchanges:
+        table = folder / f"{exchange}.exchange"
+        if table.exists():
+            continue
+        handle, draft = tempfile.mkstemp(dir=folder, prefix=f".{exchange}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w") as f:
+                f.write("[]")
+            try:
+                os.link(draft, table)  # whole at once, and unlike a rename it keeps a table made meanwhile
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(draft)
 
 
 def configure(app: Celery, settings: Settings) -> Celery:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -12,19 +13,70 @@ from typing import Any
 from celery import Celery
 from celery.worker import WorkController
 
-from relctl_core.celery_app import configure, get_app
+from relctl_core.celery_app import configure, create_exchange_tables, get_app
+from relctl_core.errors import RelctlError
 from relctl_core.settings import load_settings
+
+START_TIMEOUT = 60.0  # seconds an in-process worker may take to connect and start consuming
+
+
+class EmbeddedWorkerStopped(RelctlError):
+    """An in-process worker did not come up, or stopped on its own: its queues would wait forever."""
 
 
 class _EmbeddedWorkController(WorkController):
-    """A worker that says when it is consuming, so `relctl run` can wait for it before submitting."""
+    """A worker that says when it is consuming, so `relctl run` can wait for it before submitting,
+    and whether it has stopped, and why, so that `relctl run` can tell instead of waiting forever."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    class Blueprint(WorkController.Blueprint):
+        def start(self, parent: Any) -> None:
+            # Celery reports the error that ends a worker only to its own logger, which has no
+            # handler in `relctl run`: keep it for the message.
+            try:
+                super().start(parent)
+            except BaseException as exc:
+                parent.failure = exc
+                raise
+
+    def __init__(self, *args: Any, queues: Sequence[str], **kwargs: Any) -> None:
         self.consuming = threading.Event()
-        super().__init__(*args, **kwargs)
+        self.ended = threading.Event()
+        self.failure: BaseException | None = None
+        self.queue_names = list(queues)
+        super().__init__(*args, queues=list(queues), **kwargs)
 
     def on_consumer_ready(self, consumer: Any) -> None:
         self.consuming.set()
+
+    def start(self) -> None:
+        try:
+            super().start()
+        finally:
+            self.ended.set()
+
+    def describe(self) -> str:
+        return f"the in-process worker for queues {', '.join(self.queue_names)}"
+
+    def reason(self) -> str:
+        if self.failure is None:
+            return f"exit status {self.exitcode}" if self.exitcode else "no error given"
+        return f"{type(self.failure).__name__}: {self.failure}"
+
+    def wait_consuming(self, timeout: float = START_TIMEOUT) -> None:
+        """Return once the worker consumes; raise if it stops or takes longer than timeout."""
+        deadline = time.monotonic() + timeout
+        while not self.consuming.wait(0.1):
+            if self.ended.is_set():
+                raise EmbeddedWorkerStopped(f"{self.describe()} stopped while starting ({self.reason()})")
+            if time.monotonic() > deadline:
+                raise EmbeddedWorkerStopped(f"{self.describe()} did not start consuming within {timeout:.0f} s")
+
+
+def check_workers(workers: Sequence[WorkController]) -> None:
+    """Raise EmbeddedWorkerStopped if an in-process worker has stopped: nothing would take its queues."""
+    for worker in workers:
+        if isinstance(worker, _EmbeddedWorkController) and worker.ended.is_set():
+            raise EmbeddedWorkerStopped(f"{worker.describe()} stopped ({worker.reason()})")
 
 
 @contextmanager
@@ -33,7 +85,12 @@ def embedded_workers(groups: Sequence[tuple[Sequence[str], int]]) -> Iterator[li
 
     `relctl run` gives trainings a worker of their own, so that one training never waits behind
     cheap CPU stages, nor two trainings fight over the same cores. Each worker gets an app of its
-    own: a worker narrows its app's queue selection to its queues, so two cannot share one."""
+    own: a worker narrows its app's queue selection to its queues, so two cannot share one.
+
+    The workers start one after another, each consuming before the next starts and before anything
+    is submitted, so that no two of them declare their queues and mailboxes at the same time; one
+    that does not come up raises EmbeddedWorkerStopped. Check the yielded workers with
+    `check_workers` while waiting on them."""
     settings = load_settings()
     workers: list[_EmbeddedWorkController] = []
     threads: list[threading.Thread] = []
@@ -46,18 +103,20 @@ def embedded_workers(groups: Sequence[tuple[Sequence[str], int]]) -> Iterator[li
                 hostname=f"relctl-run-{os.getpid()}-{index}@{socket.gethostname()}",
                 pool_cls="threads",
                 concurrency=concurrency,
-                queues=list(queues),
+                queues=queues,
                 loglevel="WARNING",
                 without_heartbeat=True,
                 without_mingle=True,
                 without_gossip=True,
             )
+            if settings.embedded_broker:  # before the worker binds its queues and mailbox to them
+                selected = app.amqp.queues.consume_from.values()
+                create_exchange_tables(settings, [app.control.mailbox.exchange.name, *(q.exchange.name for q in selected)])
             thread = threading.Thread(target=worker.start, name=f"relctl-worker-{index}", daemon=True)
             thread.start()
             workers.append(worker)
             threads.append(thread)
-        for worker in workers:
-            worker.consuming.wait(timeout=60)
+            worker.wait_consuming()
         yield list(workers)
     finally:
         for worker in workers:
