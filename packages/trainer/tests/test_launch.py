@@ -175,6 +175,7 @@ def test_deepspeed_ranks_train_the_same_model_as_one_process(
     one = _launch(make_job(tmp_path / "one", grad_accum=6, **common), tmp_path)
     assert [e["event"] for e in ranks].count("start") == 1 and ranks[-1]["event"] == "done"
     assert ranks[0]["total_steps"] == one[0]["total_steps"] == 5  # with a short last step, as above
+    assert ranks[0]["trainable_parameters"] == one[0]["trainable_parameters"] > 0
     np.testing.assert_allclose(
         _oof(ranks[-1]["result"]["oof_file"]), _oof(one[-1]["result"]["oof_file"]), rtol=0, atol=1e-5
     )

@@ -140,7 +140,8 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
             "total_steps": total_steps,
             "epochs": job.epochs,
             "train_rows": len(train_rows),
-            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            # ZeRO-3 leaves each rank a shard of every weight; ds_numel is the whole weight's size.
+            "trainable_parameters": sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters() if p.requires_grad),
             "device": placement.device.type,
             "precision": placement.precision,
             "resumed_from_epoch": resumed.epoch if resumed else None,
