@@ -104,6 +104,20 @@ def test_ensemble_of_two_runs_scores_their_mean_probability_on_the_same_folds(fi
     assert "ensemble:" in json.loads(voted.stdout)["rows"][0]["run"]
     assert "ensemble" in relctl("leaderboard", env=env).stdout
 
+    # A baseline listed first: each fold still pairs every member's predictions of that fold's rows.
+    mixed = relctl("ensemble", str(run_ids["baseline:lexical"]), str(run_ids["r=2"]), "--json", env=env)
+    assert mixed.returncode == 0, mixed.stderr
+    mixed_id = json.loads(mixed.stdout)["rows"][0]["run_id"]
+    with sqlite3.connect(home / "relctl.db") as conn:
+        mixed_auc = dict(conn.execute("select fold, value from metrics where run_id = ? and name = 'roc_auc' and fold is not null and language is null", (mixed_id,)).fetchall())
+    for fold in (0, 1):
+        lexical = _probs(home / "artifacts" / _prediction_files(home, run_ids["baseline:lexical"], "baseline")[fold]["oof"])
+        model = _probs(home / "artifacts" / _prediction_files(home, run_ids["r=2"], "train")[fold]["oof"])
+        assert lexical.keys() == model.keys()
+        ids = sorted(model)
+        mean = [(lexical[i][1] + model[i][1]) / 2 for i in ids]
+        assert mixed_auc[fold] == pytest.approx(roc_auc_score([model[i][0] for i in ids], mean), abs=1e-9)
+
 
 def test_bad_ensembles_are_bad_input(finished) -> None:
     env, run_ids, work = finished
