@@ -231,6 +231,13 @@ def test_relative_data_paths_resolve_against_the_spec_folder(workdir: Path) -> N
             id="zero-stage-without-deepspeed",
         ),
         pytest.param(
+            "name: demo\ntask: both\ndata: {qc: {train: qc.jsonl}, qi: {train: qc.jsonl}}\nmodel: {routing: heads+private}\n"
+            "resources:\n  gpu: h100\n  gpus: 2\n  launcher: deepspeed\n",
+            "experiment.yaml:8 resources.launcher: deepspeed cannot train model.routing heads+private: ranks whose "
+            "batches hold different tasks run different layers, which ZeRO's sharding cannot follow; use launcher torchrun",
+            id="private-layers-under-deepspeed",
+        ),
+        pytest.param(
             MINIMAL + "resources: {gpu: cpu, gpus: 2}\n",
             "experiment.yaml:5 resources.gpus: must be 1 when gpu is cpu",
             id="gpus-on-cpu",

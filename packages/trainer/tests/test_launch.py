@@ -166,6 +166,16 @@ def test_two_ranks_train_private_layers_that_some_batches_leave_without_gradient
     assert card.private_layers == 1 and model.private is not None
 
 
+def test_private_layers_are_refused_under_deepspeed(make_job, tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    fields = {"tasks": ["QC", "QI"], "private_layers": 1, "processes": 2}
+    make_job(tmp_path, **fields)  # torchrun is fine
+    for zero_stage in (2, 3):
+        with pytest.raises(ValidationError, match="cannot train under DeepSpeed"):
+            make_job(tmp_path, **fields, launcher="deepspeed", zero_stage=zero_stage)
+
+
 @pytest.mark.parametrize("zero_stage", [2, 3])
 def test_deepspeed_ranks_train_the_same_model_as_one_process(
     make_job, dropout_free_backbone: str, tmp_path: Path, zero_stage: int
