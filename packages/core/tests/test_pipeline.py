@@ -39,21 +39,27 @@ def test_combined_status(statuses: list[str]) -> None:
     assert _combined_status(statuses) == expected[tuple(statuses)]
 
 
-def test_sweep_runs_share_ingest_and_split_and_baselines_are_planned_once_per_task(tmp_path) -> None:
+def _plan(directory, spec: str):
+    """The stage graph of a spec over the (empty) QC and QI data files it names, as submit plans it."""
     from relctl_core.spec import expand_runs, load_spec
     from relctl_core.stages import plan_experiment
 
-    for name in ("qc.jsonl", "qi.jsonl"):
-        (tmp_path / name).write_text("")
-    (tmp_path / "experiment.yaml").write_text(
+    names = ("qc.jsonl", "qi.jsonl")
+    for name in names:
+        (directory / name).write_text("")
+    (directory / "experiment.yaml").write_text(spec)
+    files = {str(directory / n): {"path": str(directory / n), "sha256": n} for n in names}
+    return plan_experiment(expand_runs(load_spec(directory / "experiment.yaml")), files)
+
+
+def test_sweep_runs_share_ingest_and_split_and_baselines_are_planned_once_per_task(tmp_path) -> None:
+    plan = _plan(
+        tmp_path,
         "name: plan\n"
         "data: {qc: {train: qc.jsonl}, qi: {train: qi.jsonl}}\n"
         "split: {folds: 3, train_folds: [0, 2]}\n"
-        "sweep: {task: [qc, qi], train.lr: [0.001, 0.0001]}\n"
+        "sweep: {task: [qc, qi], train.lr: [0.001, 0.0001]}\n",
     )
-    runs = expand_runs(load_spec(tmp_path / "experiment.yaml"))
-    files = {str(tmp_path / n): {"path": str(tmp_path / n), "sha256": n} for n in ("qc.jsonl", "qi.jsonl")}
-    plan = plan_experiment(runs, files)
     kinds: dict[str, int] = {}
     for stage in plan.stages.values():
         kinds[stage.kind] = kinds.get(stage.kind, 0) + 1
@@ -69,41 +75,22 @@ def test_sweep_runs_share_ingest_and_split_and_baselines_are_planned_once_per_ta
 
 
 def test_private_layers_reach_the_training_only_when_set(tmp_path) -> None:
-    from relctl_core.spec import expand_runs, load_spec
-    from relctl_core.stages import plan_experiment
-
-    for name in ("qc.jsonl", "qi.jsonl"):
-        (tmp_path / name).write_text("")
-    (tmp_path / "experiment.yaml").write_text(
-        "name: plan\ntask: both\n"
-        "data: {qc: {train: qc.jsonl}, qi: {train: qi.jsonl}}\n"
-        "sweep: {model.routing: [heads, heads+private]}\n"
-    )
-    files = {str(tmp_path / n): {"path": str(tmp_path / n), "sha256": n} for n in ("qc.jsonl", "qi.jsonl")}
-    plan = plan_experiment(expand_runs(load_spec(tmp_path / "experiment.yaml")), files)
+    both = "name: plan\ntask: both\ndata: {qc: {train: qc.jsonl}, qi: {train: qi.jsonl}}\n"
+    plan = _plan(tmp_path, both + "sweep: {model.routing: [heads, heads+private]}\n")
     models = [stage.config["model"] for stage in plan.stages.values() if stage.kind == "train"]
     # Unset, the setting is left out of the stage's config, which thus keeps the key it had before it existed.
     assert [model["routing"] for model in models] == ["heads", "heads+private"]
     assert all("private_layers" not in model for model in models)
-    (tmp_path / "experiment.yaml").write_text(
-        "name: plan\ntask: both\ndata: {qc: {train: qc.jsonl}, qi: {train: qi.jsonl}}\n"
-        "model: {routing: heads+private, private_layers: 3}\n"
-    )
-    plan = plan_experiment(expand_runs(load_spec(tmp_path / "experiment.yaml")), files)
+    plan = _plan(tmp_path, both + "model: {routing: heads+private, private_layers: 3}\n")
     assert [s.config["model"]["private_layers"] for s in plan.stages.values() if s.kind == "train"] == [3]
 
 
 def test_deepspeed_settings_reach_the_training_only_when_set(tmp_path) -> None:
-    from relctl_core.spec import expand_runs, load_spec
-    from relctl_core.stages import plan_experiment
-
-    (tmp_path / "qc.jsonl").write_text("")
-    (tmp_path / "experiment.yaml").write_text(
+    plan = _plan(
+        tmp_path,
         "name: plan\ndata: {qc: {train: qc.jsonl}}\n"
         "resources: {gpu: h100, gpus: 4}\n"
-        "sweep: {resources.launcher: [null, deepspeed]}\n"
+        "sweep: {resources.launcher: [null, deepspeed]}\n",
     )
-    files = {str(tmp_path / "qc.jsonl"): {"path": str(tmp_path / "qc.jsonl"), "sha256": "qc"}}
-    plan = plan_experiment(expand_runs(load_spec(tmp_path / "experiment.yaml")), files)
     resources = [stage.config["resources"] for stage in plan.stages.values() if stage.kind == "train"]
     assert resources == [{"gpu": "h100", "gpus": 4}, {"gpu": "h100", "gpus": 4, "launcher": "deepspeed"}]

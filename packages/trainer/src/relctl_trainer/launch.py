@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from relctl_trainer.job import TrainJob
-from relctl_trainer.parallel import MAX_GRAD_NORM
 
 CHILD_MODULE = "relctl_trainer.child"
 DEEPSPEED_CONFIG_FILE = "deepspeed.json"
+# Clipping keeps an unlucky early batch from wrecking a freshly initialised head (every launcher). It
+# lives here, not beside the training loop, so that the worker can build launch commands without torch.
+MAX_GRAD_NORM = 1.0
 # The release relctl is tested with (make install); it builds against the installed torch, hence
 # --no-build-isolation, which keeps pip from fetching another torch to build it with.
 DEEPSPEED_REQUIREMENT = "deepspeed==0.19.8"

@@ -13,10 +13,8 @@ import torch
 from torch import nn
 
 from relctl_trainer.job import TrainJob
+from relctl_trainer.launch import MAX_GRAD_NORM, deepspeed_config, write_deepspeed_config
 from relctl_trainer.modeling import Placement, RelevanceModel
-
-# Clipping keeps an unlucky early batch from wrecking a freshly initialised head.
-MAX_GRAD_NORM = 1.0
 
 
 @dataclass(frozen=True)
@@ -104,8 +102,6 @@ class DeepSpeedUpdates(Updates):
         self, model: RelevanceModel, optimizer: torch.optim.Optimizer, scheduler: Any, job: TrainJob, ranks: Ranks, placement: Placement
     ) -> None:
         import deepspeed
-
-        from relctl_trainer.launch import deepspeed_config, write_deepspeed_config
 
         bf16 = placement.autocast_dtype is not None
         if ranks.main:  # what the engine ran with, beside the job, for whoever reads the outputs
