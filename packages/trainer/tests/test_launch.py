@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from relctl_trainer.inputs import length_grouped_batches
 from relctl_trainer.launch import deepspeed_config, free_port, launch_command
 from relctl_trainer.modeling import choose_placement, load_relevance_model
 
@@ -166,14 +167,40 @@ def test_two_ranks_train_private_layers_that_some_batches_leave_without_gradient
     assert card.private_layers == 1 and model.private is not None
 
 
-def test_private_layers_are_refused_under_deepspeed(make_job, tmp_path: Path) -> None:
-    from pydantic import ValidationError
+@pytest.mark.parametrize("zero_stage", [2, 3])
+def test_deepspeed_ranks_train_private_layers_as_one_process_does(
+    make_job, make_rows, dropout_free_backbone: str, tmp_path: Path, zero_stage: int
+) -> None:
+    # Batches of one task each: a rank whose batch lacks a task still runs that task's layers, on one
+    # row that counts for nothing, so that ZeRO's ranks run the same layers in the same order (stage 3
+    # gathered weights no other rank did and hung; stage 2 summed the wrong gradients).
+    rows = [{**row, "task": "QI" if index % 2 else "QC"} for index, row in enumerate(make_rows(512, seed=1))]
+    val = [{**row, "task": "QI" if index % 2 else "QC"} for index, row in enumerate(make_rows(64, seed=2))]
+    files = {"train_file": str(tmp_path / "train.jsonl"), "val_file": str(tmp_path / "val.jsonl")}
+    for name, content in (("train_file", rows), ("val_file", val)):
+        Path(files[name]).write_text("".join(json.dumps(row) + "\n" for row in content))
+    common = {
+        "model_path": dropout_free_backbone, "lora_dropout": 0.0, "epochs": 1, "batch_size": 18, "test_file": None,
+        "tasks": ["QC", "QI"], "private_layers": 1, "seed": 1, **files,
+    }  # fmt: skip
+    ranks = _launch(
+        make_job(tmp_path / "ranks", processes=2, grad_accum=3, launcher="deepspeed", zero_stage=zero_stage, **common),
+        tmp_path,
+    )
+    one = _launch(make_job(tmp_path / "one", grad_accum=6, **common), tmp_path)
 
-    fields = {"tasks": ["QC", "QI"], "private_layers": 1, "processes": 2}
-    make_job(tmp_path, **fields)  # torchrun is fine
-    for zero_stage in (2, 3):
-        with pytest.raises(ValidationError, match="cannot train under DeepSpeed"):
-            make_job(tmp_path, **fields, launcher="deepspeed", zero_stage=zero_stage)
+    # Where a step holds no row of a task, DeepSpeed's optimizer moves that task's layers on a zero
+    # gradient while one process leaves them be; with this data and seed, every step holds both tasks
+    # (a batch's tasks follow from the task counts alone: rows are sorted by task before length).
+    tasks = np.array([row["task"] == "QI" for row in rows], dtype=np.int64)
+    plan = length_grouped_batches(np.zeros(len(rows)), 18, np.random.default_rng([1, 1]), groups=tasks)
+    assert all(len({int(task) for batch in plan[i : i + 6] for task in tasks[batch]}) == 2 for i in range(0, len(plan), 6))
+    assert ranks[0]["total_steps"] == one[0]["total_steps"] == 5
+    np.testing.assert_allclose(
+        _oof(ranks[-1]["result"]["oof_file"]), _oof(one[-1]["result"]["oof_file"]), rtol=0, atol=1e-5
+    )
+    model, card = load_relevance_model(Path(ranks[-1]["result"]["adapter_dir"]), choose_placement("auto"))
+    assert card.private_layers == 1 and model.private is not None
 
 
 @pytest.mark.parametrize("zero_stage", [2, 3])

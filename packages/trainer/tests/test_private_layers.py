@@ -107,6 +107,49 @@ def test_gradients_reach_only_the_layers_of_the_rows_task(backbone: str) -> None
         assert grads(blocks[0]) > 0  # the shared layer learns from both tasks
 
 
+def test_every_task_layers_run_every_tasks_layers_for_nothing_on_the_tasks_a_batch_lacks(backbone: str) -> None:
+    # What DeepSpeed's ranks train with: each pass runs the layers of every task, in task order.
+    model, _ = _model(backbone)
+    model.train()
+    for module in model.modules():  # training mode, with nothing drawn at random
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    batch = _batch(backbone)
+    ran: list[int] = []
+    for index, layers in enumerate([_backbone_blocks(model.backbone)[-1], model.private[0][0]]):
+        layers.register_forward_hook(lambda *_, index=index: ran.append(index))
+
+    for rows in ([0, 3], [1, 2], [0, 1, 2, 3]):
+        model.every_task_layers = False
+        model.zero_grad(set_to_none=True)
+        ran.clear()
+        plain = model(**_rows(batch, rows))
+        plain.sum().backward()
+        plain_grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+        plain_ran = list(ran)
+
+        model.every_task_layers = True
+        model.zero_grad(set_to_none=True)
+        ran.clear()
+        lockstep = model(**_rows(batch, rows))
+        lockstep.sum().backward()
+        assert ran == [0, 1] and plain_ran == sorted(set(plain_ran))  # both tasks' layers, QC's first
+        assert lockstep.tolist() == pytest.approx(plain.tolist(), abs=1e-6)
+        trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+        # Every trainable tensor has a gradient now, and it is the one the plain pass gave, or zero.
+        assert all(p.grad is not None for p in trainable.values())
+        for name, parameter in trainable.items():
+            expected = plain_grads.get(name, torch.zeros_like(parameter))
+            torch.testing.assert_close(parameter.grad, expected, rtol=1e-5, atol=1e-6)
+
+    # Scoring (eval mode) runs only the tasks a batch holds.
+    model.eval()
+    ran.clear()
+    with torch.inference_mode():
+        model(**_rows(batch, [0, 3]))
+    assert ran == [0]
+
+
 def test_saved_private_layers_load_back(backbone: str, tmp_path: Path) -> None:
     model, card = _model(backbone)
     batch = _batch(backbone)

@@ -244,14 +244,6 @@ class LoraSpec(_Section):
 
 # model.routing heads+private without model.private_layers: the top two layers are private to each task.
 DEFAULT_PRIVATE_LAYERS = 2
-# With layers private to a task, ranks whose batches hold different tasks run different layers. ZeRO
-# needs every rank to run the same ones: stage 3 gathers each layer's weights on all ranks at once (the
-# ranks would wait on each other for ever), and stage 2 reduces gradients in buckets filled in the
-# order they arrive (the ranks would sum unrelated gradients). DistributedDataParallel copes.
-PRIVATE_LAYERS_UNDER_DEEPSPEED = (
-    "deepspeed cannot train model.routing heads+private: ranks whose batches hold different tasks run "
-    "different layers, which ZeRO's sharding cannot follow; use launcher torchrun"
-)
 
 
 class ModelSpec(_Section):
@@ -454,8 +446,6 @@ class ExperimentSpec(_Section):
         for task in self.tasks:
             if getattr(self.data, task) is None:
                 raise _rule_error(("data", task), f"required for task {task}")
-        if self.task == "both" and self.model.routing == "heads+private" and self.resources.launcher == "deepspeed":
-            raise _rule_error(("resources", "launcher"), PRIVATE_LAYERS_UNDER_DEEPSPEED)
         tapt = self.train.tapt
         if tapt is not None:
             if tapt.aux_task in self.tasks:

@@ -86,10 +86,6 @@ class TrainJob(BaseModel):
     def check_private_layers_need_tasks(self) -> TrainJob:
         if self.private_layers and not self.tasks:
             raise ValueError("private_layers needs tasks: layers are private to a task")
-        if self.private_layers and self.processes > 1 and self.launcher == "deepspeed":
-            # Ranks running different tasks' layers: ZeRO-3 would hang, ZeRO-2 would mix up gradients
-            # (see relctl_core.spec.PRIVATE_LAYERS_UNDER_DEEPSPEED).
-            raise ValueError("private_layers cannot train under DeepSpeed; use launcher torchrun")
         return self
 
 

@@ -138,6 +138,11 @@ class RelevanceModel(nn.Module):
     With ``card.private_layers`` = N, each task also has its own top N layers (routing heads+private):
     the first task uses the backbone's own, every other task a copy whose LoRA adapters are its own and
     whose frozen base weights are shared. A batch runs its rows through the layers of their task.
+
+    With ``every_task_layers`` set (DeepSpeed's ranks), a training pass runs every task's layers in task
+    order, a task with no rows in the batch on one row whose logit counts for nothing. ZeRO needs each
+    rank to run the same layers in the same order: stage 3 gathers a layer's weights on all ranks at
+    once, and stage 2 reduces gradients in buckets filled in the order they arrive.
     """
 
     def __init__(self, backbone: nn.Module, card: ModelCard, *, dropout: float) -> None:
@@ -149,6 +154,7 @@ class RelevanceModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(card.hidden_size, card.head_outputs)
         self.private: nn.ModuleList | None = None
+        self.every_task_layers = False
         if card.private_layers:
             blocks = _backbone_blocks(backbone)
             top = list(blocks[len(blocks) - card.private_layers :])
@@ -168,24 +174,32 @@ class RelevanceModel(nn.Module):
         if task_ids is None:
             raise ValueError("a model with layers private to each task needs each row's task")
         present = [int(task) for task in torch.unique(task_ids).tolist()]
-        if len(present) == 1:
+        lockstep = self.training and self.every_task_layers
+        if len(present) == 1 and not lockstep:
             with self._layers_of(present[0]):
                 return self._logits(input_ids, attention_mask, token_type_ids, task_ids)
-        # A batch of several tasks: each task's rows go through its own top layers, then back in order.
-        order, parts = [], []
-        for task in present:
+        # Each task's rows go through its own top layers, then back in order.
+        order, parts, idle = [], [], []
+        for task in range(len(self.private) + 1) if lockstep else present:
             rows = torch.nonzero(task_ids == task).squeeze(1)
+            unused = rows.numel() == 0
+            if unused:  # every task's layers run, under lockstep: on the first row, as this task's
+                rows = rows.new_zeros(1)
             with self._layers_of(task):
-                parts.append(
-                    self._logits(
-                        input_ids[rows],
-                        attention_mask[rows],
-                        None if token_type_ids is None else token_type_ids[rows],
-                        task_ids[rows],
-                    )
+                logits = self._logits(
+                    input_ids[rows],
+                    attention_mask[rows],
+                    None if token_type_ids is None else token_type_ids[rows],
+                    torch.full_like(rows, task),
                 )
-            order.append(rows)
-        return torch.cat(parts)[torch.argsort(torch.cat(order))]
+            if unused:
+                idle.append(logits)
+            else:
+                parts.append(logits)
+                order.append(rows)
+        routed = torch.cat(parts)[torch.argsort(torch.cat(order))]
+        # Counted for nothing, the idle passes still give their layers gradients (of zero) on every rank.
+        return routed + sum((0.0 * logits.sum() for logits in idle), routed.new_zeros(()))
 
     def _logits(
         self,

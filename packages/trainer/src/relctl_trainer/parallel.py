@@ -106,6 +106,8 @@ class DeepSpeedUpdates(Updates):
         bf16 = placement.autocast_dtype is not None
         if ranks.main:  # what the engine ran with, beside the job, for whoever reads the outputs
             write_deepspeed_config(job, Path(job.output_dir), bf16=bf16)
+        # ZeRO follows the layers a pass runs in lockstep across ranks, so each pass runs every task's.
+        model.every_task_layers = True
         self.engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=deepspeed_config(job, bf16=bf16))
         self.module = self.engine
         self.scheduler = scheduler
