@@ -142,12 +142,15 @@ def test_every_task_layers_run_every_tasks_layers_for_nothing_on_the_tasks_a_bat
             expected = plain_grads.get(name, torch.zeros_like(parameter))
             torch.testing.assert_close(parameter.grad, expected, rtol=1e-5, atol=1e-6)
 
-    # Scoring (eval mode) runs only the tasks a batch holds.
+    # In scoring too (ZeRO-3's ranks score together), with the same logits.
     model.eval()
     ran.clear()
     with torch.inference_mode():
-        model(**_rows(batch, [0, 3]))
-    assert ran == [0]
+        scored = model(**_rows(batch, [0, 3]))
+    assert ran == [0, 1]
+    model.every_task_layers = False
+    with torch.inference_mode():
+        assert scored.tolist() == pytest.approx(model(**_rows(batch, [0, 3])).tolist(), abs=1e-6)
 
 
 def test_saved_private_layers_load_back(backbone: str, tmp_path: Path) -> None:

@@ -73,19 +73,23 @@ def launch_command(job_file: Path, job: TrainJob, *, gpus: str | None, port: int
     return [*launcher, *slots, "--module", CHILD_MODULE, str(job_file)]
 
 
-def deepspeed_config(job: TrainJob, *, bf16: bool) -> dict[str, Any]:
-    """The DeepSpeed config of a job, with the values Hugging Face's "auto" would fill taken from it.
+def deepspeed_config(job: TrainJob, *, bf16: bool, hidden_size: int) -> dict[str, Any]:
+    """The DeepSpeed config of a job, with the values Hugging Face's "auto" would fill taken from the
+    job and from the backbone's hidden size.
 
     ZeRO-2 shards optimizer state and gradients; ZeRO-3 also the parameters, and then gathers them
-    in 16 bit on save so that the saved adapter has the same format as a one-process run's.
+    in 16 bit on save so that the saved adapter has the same format as a one-process run's. Under
+    ZeRO-3, weights of fewer than 10 x hidden_size numbers (biases, norms) stay whole on every rank.
     """
     zero: dict[str, Any] = {
         "stage": job.zero_stage,
         "overlap_comm": True,
         "contiguous_gradients": True,
-        "reduce_bucket_size": 5e8,
+        "reduce_bucket_size": hidden_size * hidden_size,
     }
     if job.zero_stage == 3:
+        zero["stage3_prefetch_bucket_size"] = int(0.9 * hidden_size * hidden_size)
+        zero["stage3_param_persistence_threshold"] = 10 * hidden_size
         zero["stage3_gather_16bit_weights_on_model_save"] = True
     return {
         "train_micro_batch_size_per_gpu": job.batch_size,
@@ -101,7 +105,8 @@ def deepspeed_config(job: TrainJob, *, bf16: bool) -> dict[str, Any]:
     }
 
 
-def write_deepspeed_config(job: TrainJob, directory: Path, *, bf16: bool) -> Path:
+def write_deepspeed_config(job: TrainJob, directory: Path, *, bf16: bool, hidden_size: int) -> Path:
     path = directory / DEEPSPEED_CONFIG_FILE
-    path.write_text(json.dumps(deepspeed_config(job, bf16=bf16), indent=2) + "\n", encoding="utf-8")
+    config = deepspeed_config(job, bf16=bf16, hidden_size=hidden_size)
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -139,10 +140,10 @@ class RelevanceModel(nn.Module):
     the first task uses the backbone's own, every other task a copy whose LoRA adapters are its own and
     whose frozen base weights are shared. A batch runs its rows through the layers of their task.
 
-    With ``every_task_layers`` set (DeepSpeed's ranks), a training pass runs every task's layers in task
-    order, a task with no rows in the batch on one row whose logit counts for nothing. ZeRO needs each
-    rank to run the same layers in the same order: stage 3 gathers a layer's weights on all ranks at
-    once, and stage 2 reduces gradients in buckets filled in the order they arrive.
+    With ``every_task_layers`` set (DeepSpeed's ranks), a pass runs every task's layers in task order, a
+    task with no rows in the batch on one row whose logit counts for nothing. ZeRO needs each rank to
+    run the same layers in the same order: stage 3 gathers a layer's weights on all ranks at once (in
+    training and in scoring), and stage 2 reduces gradients in buckets filled in the order they arrive.
     """
 
     def __init__(self, backbone: nn.Module, card: ModelCard, *, dropout: float) -> None:
@@ -174,7 +175,7 @@ class RelevanceModel(nn.Module):
         if task_ids is None:
             raise ValueError("a model with layers private to each task needs each row's task")
         present = [int(task) for task in torch.unique(task_ids).tolist()]
-        lockstep = self.training and self.every_task_layers
+        lockstep = self.every_task_layers
         if len(present) == 1 and not lockstep:
             with self._layers_of(present[0]):
                 return self._logits(input_ids, attention_mask, token_type_ids, task_ids)
@@ -469,15 +470,31 @@ def load_relevance_model(directory: Path, placement: Placement) -> tuple[Relevan
 
 
 def score_pairs(
-    model: RelevanceModel, pairs: EncodedPairs, placement: Placement, *, batch_size: int
+    model: RelevanceModel,
+    pairs: EncodedPairs,
+    placement: Placement,
+    *,
+    batch_size: int,
+    rank: int = 0,
+    world: int = 1,
 ) -> np.ndarray:
-    """The logit of every pair, in input order: eval mode, no autograd, batches sorted by length."""
+    """The logit of every pair, in input order: eval mode, no autograd, batches sorted by length.
+
+    With ``world`` > 1, rank ``rank`` of ranks that score together (ZeRO-3's, whose passes gather each
+    layer's weights from all of them) scores every world-th batch, and leaves NaN for the others' rows.
+    It makes as many passes as the rank with the most batches, a spare one on its first batch.
+    """
     was_training = model.training
     model.eval()
-    logits = np.empty(len(pairs), dtype=np.float64)
+    logits = np.full(len(pairs), np.nan, dtype=np.float64)
+    groups = pairs.task_ids if model.private is not None else None
+    batches = scoring_batches(pairs.lengths, batch_size, groups=groups)
+    mine = batches[rank::world]
+    spare = math.ceil(len(batches) / world) - len(mine)
     with torch.inference_mode(), placement.autocast():
-        groups = pairs.task_ids if model.private is not None else None
-        for batch in scoring_batches(pairs.lengths, batch_size, groups=groups):
+        for batch in mine:
             logits[batch] = model(**placement.tensors(pad_batch(pairs, batch))).float().cpu().numpy()
+        for _ in range(spare):
+            model(**placement.tensors(pad_batch(pairs, batches[0])))
     model.train(was_training)
     return logits

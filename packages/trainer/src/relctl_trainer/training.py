@@ -38,7 +38,6 @@ from relctl_trainer.modeling import (
     describe_backbone,
     load_tokenizer,
     save_relevance_model,
-    score_pairs,
 )
 from relctl_trainer.parallel import Ranks, Updates, barrier, join_process_group, make_updates, sum_over_ranks
 
@@ -154,6 +153,7 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
     val_labels = np.array([row.label for row in val_rows], dtype=np.float64)
     scoring_batch = job.batch_size * SCORING_BATCH_FACTOR
     val_logits: np.ndarray | None = None
+    validated = False  # the same on every rank, unlike val_logits (rank 0's alone)
     metrics: dict[str, float | None] | None = None
     steps = _StepEvents(emit, total_steps)
 
@@ -199,29 +199,34 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
             ranks=ranks,
         )
         progress = Progress(epoch=epoch, global_step=global_step)
-        with updates.full_weights():
-            if val_pairs is not None and ranks.main:
-                val_logits = score_pairs(model, val_pairs, placement, batch_size=scoring_batch)
+        if val_pairs is not None:
+            val_logits = updates.score(val_pairs, batch_size=scoring_batch)  # every rank scores; rank 0 gets all
+            validated = True
+            if val_logits is not None:
                 metrics = validation_metrics(val_labels, val_logits)
         emit({"event": "epoch", "epoch": epoch, "val": metrics, "seconds": time.monotonic() - epoch_started})
         checkpoint(progress, epoch)
 
     model_dir = output_dir / "model"
     oof_file = test_file = None
-    # Under ZeRO-3 every rank takes part in gathering the weights that rank 0 saves and scores with.
+    if val_pairs is not None and not validated:
+        # Resumed after the last epoch had finished: nothing left to train, but the outputs are due.
+        val_logits = updates.score(val_pairs, batch_size=scoring_batch)
+        if val_logits is not None:
+            metrics = validation_metrics(val_labels, val_logits)
+    test_logits = None
+    if test_rows:
+        test_pairs = _encode(tokenizer, test_rows, job.max_length, job.tasks)
+        test_logits = updates.score(test_pairs, batch_size=scoring_batch)
+    # Under ZeRO-3 every rank takes part in gathering the weights that rank 0 saves.
     with updates.full_weights():
         if ranks.main:
-            if val_pairs is not None and val_logits is None:
-                # Resumed after the last epoch had finished: nothing left to train, but the outputs are due.
-                val_logits = score_pairs(model, val_pairs, placement, batch_size=scoring_batch)
-                metrics = validation_metrics(val_labels, val_logits)
             _save_model_atomically(model, card, model_dir)
-            if val_logits is not None:
-                oof_file = _write_predictions(output_dir / "oof.jsonl", val_rows, val_logits, with_label=True)
-            if test_rows:
-                test_pairs = _encode(tokenizer, test_rows, job.max_length, job.tasks)
-                test_logits = score_pairs(model, test_pairs, placement, batch_size=scoring_batch)
-                test_file = _write_predictions(output_dir / "test.jsonl", test_rows, test_logits, with_label=False)
+    if ranks.main:
+        if val_logits is not None:
+            oof_file = _write_predictions(output_dir / "oof.jsonl", val_rows, val_logits, with_label=True)
+        if test_logits is not None:
+            test_file = _write_predictions(output_dir / "test.jsonl", test_rows, test_logits, with_label=False)
     if not ranks.main:
         return {"rank": ranks.rank, "steps_run": progress.global_step - first_step}
     return {
