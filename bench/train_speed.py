@@ -47,6 +47,7 @@ VALIDATION_SHARE = 0.2
 # transformers' names for relctl's two schedules (both warm up linearly first).
 TRAINER_SCHEDULERS = {"linear": "linear", "constant": "constant_with_warmup"}
 _WHITESPACE_RUN = re.compile(r"\s+")
+RANDOM_WEIGHTS = "RANDOM_WEIGHTS"  # the marker bench/device/random_weights.py leaves in a model folder
 
 Row = dict[str, Any]
 
@@ -62,7 +63,7 @@ def main() -> int:
     # narrow models); setting it keeps both trainers on the same count.
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
-    train_rows, val_rows = split_by_query(sample_rows(args.rows, args.seed), args.seed)
+    train_rows, val_rows = split_by_query(sample_rows(args.sample, args.rows, args.seed), args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="relctl-train-bench-"))
     runners: dict[str, Callable[[], dict[str, Any]]] = {
         "baseline": lambda: run_baseline(args, backbone, train_rows, val_rows, workdir / "baseline"),
@@ -99,9 +100,13 @@ def main() -> int:
             f"| {r['f1@0.5']:.4f} | {r['roc_auc']:.4f} |"
         )
     print(f"speed-up: {speedup:.2f}x; F1 difference: {f1_difference:+.3f} (points: {100 * f1_difference:+.1f})")
+    random_weights = (Path(backbone) / RANDOM_WEIGHTS).is_file()
+    if random_weights:
+        print("the backbone has random weights (bench/device/random_weights.py): speed figures only, F1 means nothing")
 
     figures = {
-        "sample": str(SAMPLE),
+        "sample": str(args.sample),
+        "random_weights": random_weights,
         "backbone": backbone,
         "rows": len(train_rows) + len(val_rows),
         "train_rows": len(train_rows),
@@ -126,6 +131,7 @@ def main() -> int:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=3000, help="rows of the QC sample to use (a seeded choice)")
+    parser.add_argument("--sample", type=Path, default=SAMPLE, help="the QC sample (JSON lines)")
     parser.add_argument(
         "--backbone", default="multilingual-e5-small", help="a model-store name or a Hugging Face model folder"
     )
@@ -195,11 +201,11 @@ def clean_query(text: str) -> str:
     return _WHITESPACE_RUN.sub(" ", text).strip().lower()
 
 
-def sample_rows(count: int, seed: int) -> list[Row]:
+def sample_rows(sample: Path, count: int, seed: int) -> list[Row]:
     """`count` rows of the QC sample, a seeded choice, as relctl row records; empty queries are dropped
     first, as relctl drops them."""
     rows = []
-    with SAMPLE.open(encoding="utf-8") as lines:
+    with sample.open(encoding="utf-8") as lines:
         for line in lines:
             record = json.loads(line)
             query = clean_query(record["origin_query"])
