@@ -174,17 +174,19 @@ class RelevanceModel(nn.Module):
             return self._logits(input_ids, attention_mask, token_type_ids, task_ids)
         if task_ids is None:
             raise ValueError("a model with layers private to each task needs each row's task")
-        present = [int(task) for task in torch.unique(task_ids).tolist()]
-        lockstep = self.every_task_layers
-        if len(present) == 1 and not lockstep:
-            with self._layers_of(present[0]):
-                return self._logits(input_ids, attention_mask, token_type_ids, task_ids)
+        if self.every_task_layers:
+            tasks = list(range(len(self.private) + 1))
+        else:
+            tasks = [int(task) for task in torch.unique(task_ids).tolist()]
+            if len(tasks) == 1:
+                with self._layers_of(tasks[0]):
+                    return self._logits(input_ids, attention_mask, token_type_ids, task_ids)
         # Each task's rows go through its own top layers, then back in order.
         order, parts, idle = [], [], []
-        for task in range(len(self.private) + 1) if lockstep else present:
+        for task in tasks:
             rows = torch.nonzero(task_ids == task).squeeze(1)
             unused = rows.numel() == 0
-            if unused:  # every task's layers run, under lockstep: on the first row, as this task's
+            if unused:  # only with every_task_layers: the task's layers run on the first row
                 rows = rows.new_zeros(1)
             with self._layers_of(task):
                 logits = self._logits(
@@ -199,8 +201,9 @@ class RelevanceModel(nn.Module):
                 parts.append(logits)
                 order.append(rows)
         routed = torch.cat(parts)[torch.argsort(torch.cat(order))]
-        # Counted for nothing, the idle passes still give their layers gradients (of zero) on every rank.
-        return routed + sum((0.0 * logits.sum() for logits in idle), routed.new_zeros(()))
+        for logits in idle:  # counted for nothing, but their layers get gradients (of zero) on every rank
+            routed = routed + 0.0 * logits.sum()
+        return routed
 
     def _logits(
         self,
