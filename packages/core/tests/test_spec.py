@@ -126,6 +126,7 @@ baselines: false
             "max_steps": 10,
             "checkpoint_steps": 200,
             "tapt": None,
+            "time_limit": None,
         },
         "resources": {"gpu": "a100", "gpus": 4, "launcher": None, "zero_stage": None},
         "ensemble": {"method": "mean"},

@@ -201,11 +201,29 @@ def watch(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(),
         console=out, transient=True, disable=not out.is_terminal,
     )
+    unreachable_since: float | None = None
     with progress:
         while True:
-            with session_scope(settings.database_url) as session:
-                experiment, stages = experiment_with_stages(session, experiment_id)
-                status = experiment.status
+            try:
+                with session_scope(settings.database_url) as session:
+                    experiment, stages = experiment_with_stages(session, experiment_id)
+                    status = experiment.status
+            except Exception as exc:  # noqa: BLE001 - a restarting database pauses the watch, within bounds
+                from relctl_core.db import is_unreachable, retry_seconds
+
+                if not is_unreachable(exc):
+                    raise
+                now = time.monotonic()
+                if unreachable_since is None:
+                    unreachable_since = now
+                    progress.console.print(f"  run database unreachable ({str(exc).splitlines()[0]}); waiting for it", highlight=False)
+                if now - unreachable_since > retry_seconds():
+                    raise
+                time.sleep(max(poll, 1.0))
+                continue
+            if unreachable_since is not None:
+                unreachable_since = None
+                progress.console.print("  run database reachable again", highlight=False)
             for stage in stages:
                 if seen.get(stage.id) != stage.status:
                     seen[stage.id] = stage.status
@@ -292,6 +310,9 @@ def status(experiment_id: int, as_json: bool) -> None:
                 "last_progress": s.progress,  # the stage's last report (done/total and rate), kept after it ends
                 "seconds": f"{(s.finished_at - s.started_at).total_seconds():.1f}" if s.finished_at and s.started_at else None,
                 "error": s.error,
+                "losses": s.losses or [],  # attempts whose worker died: host, when, at which step, why
+                "waits_for": s.waits_for,
+                "note": stage_note(s),
             }
             for s in stages
         ]
@@ -303,14 +324,28 @@ def status(experiment_id: int, as_json: bool) -> None:
     console.print(
         table(
             None,
-            ["id", "stage", "status", "queue", "attempts", "worker", "progress", "seconds"],
-            [[r["id"], r["stage"], r["status"] + (" (cached)" if r["cached"] else ""), r["queue"], r["attempts"], r["worker"], r["progress"], r["seconds"]] for r in rows],
+            ["id", "stage", "status", "queue", "attempts", "worker", "progress", "seconds", "note"],
+            [[r["id"], r["stage"], r["status"] + (" (cached)" if r["cached"] else ""), r["queue"], r["attempts"], r["worker"], r["progress"], r["seconds"], r["note"]] for r in rows],
             states="status",
         )
     )
     for r in rows:
         if r["error"]:
             err_console.print(f"[red]{r['stage']}[/]: {r['error']}", highlight=False)
+
+
+def stage_note(stage: Any) -> str:
+    """What a stage's status alone does not say: it was taken over from a dead worker, or it waits for
+    its twin in another experiment."""
+    if stage.waits_for is not None and stage.status == "queued":
+        return f"waits for stage {stage.waits_for}"
+    losses = stage.losses or []
+    if not losses or stage.status == "failed":
+        return ""
+    last = losses[-1]
+    at = f" at step {last['step']}" if last.get("step") else ""
+    verb = "taken over" if stage.status in ("queued", "running") else "recovered"
+    return f"{verb}: worker on {last['host']} lost{at} ({len(losses)} lost)"
 
 
 @cli.command()

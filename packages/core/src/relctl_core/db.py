@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -23,6 +27,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 # Stage and experiment states. A stage goes pending -> queued -> running -> done | failed | cancelled.
@@ -93,6 +98,13 @@ class Stage(Base):
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
     heartbeat_at: Mapped[dt.datetime | None]
+    # The worker process that holds a running stage: "host/boot/pid-namespace/pid/start-time", so that
+    # a sweeper on the same host can tell at once that it is gone (relctl_core.liveness).
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    # Each attempt that lost its worker: {"host", "worker", "at", "step"}; max_attempts of them fail it.
+    losses: Mapped[list[Any] | None] = mapped_column(JSON)
+    # A stage that found an identical stage (same cache key) running elsewhere waits for it, queued.
+    waits_for: Mapped[int | None]
 
 
 class Dataset(Base):
@@ -173,14 +185,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_ENGINES: dict[str, Engine] = {}
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    _ENGINES[url] = engine
+    return engine
+
+
+def forget_inherited_connections() -> None:
+    """In a forked child (a prefork pool process): drop the connections the parent's pools hold,
+    without closing them under the parent, so that the child opens its own. Two processes talking
+    over one connection corrupt each other's transactions."""
+    for engine in _ENGINES.values():
+        engine.dispose(close=False)
 
 
 @lru_cache(maxsize=8)
@@ -188,10 +213,54 @@ def _sessionmaker(url: str) -> sessionmaker[Session]:
     return sessionmaker(get_engine(url), expire_on_commit=False)
 
 
+log = logging.getLogger("relctl.db")
+T = TypeVar("T")
+
+# Seconds to keep trying an unreachable run database (RELCTL_DB_RETRY_SECONDS, see settings.py).
+_DEFAULT_RETRY_SECONDS = 600.0
+
+
+def retry_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get("RELCTL_DB_RETRY_SECONDS") or _DEFAULT_RETRY_SECONDS))
+    except ValueError:
+        return _DEFAULT_RETRY_SECONDS
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """An error that says the database could not be reached or dropped the connection (a restart, a
+    network cut, SQLite's writer lock held past its timeout), as opposed to one about the statement."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _backoff(attempt: int) -> float:
+    return min(5.0, 0.2 * 2**attempt) * (0.5 + random.random() / 2)
+
+
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    session = _sessionmaker(url)()
+    """A session that commits on success and rolls back on error.
+
+    It first waits, with backoff, for the database to take a connection (for up to
+    RELCTL_DB_RETRY_SECONDS): a run database that restarts makes workers and watchers pause rather
+    than fail. An error inside the block is the caller's; `retrying` repeats whole transactions."""
+    deadline = time.monotonic() + retry_seconds()
+    attempt = 0
+    while True:
+        session = _sessionmaker(url)()
+        try:
+            session.connection()
+            break
+        except Exception as exc:
+            session.close()
+            if not is_unreachable(exc) or time.monotonic() > deadline:
+                raise
+            if attempt == 0:
+                log.warning("run database unreachable (%s); retrying", str(exc).splitlines()[0])
+            time.sleep(_backoff(attempt))
+            attempt += 1
     try:
         yield session
         session.commit()
@@ -200,3 +269,29 @@ def session_scope(url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def retrying(url: str, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in a transaction of its own, again from the start when the connection drops
+    midway (for up to RELCTL_DB_RETRY_SECONDS). ``work`` must be safe to repeat: a commit whose
+    answer was lost may have happened."""
+
+    def transaction() -> T:
+        with session_scope(url) as session:
+            return work(session)
+
+    return retry_call(transaction)
+
+
+def retry_call(work: Callable[[], T]) -> T:
+    """Call ``work`` again, with backoff, while it fails because the run database is unreachable."""
+    deadline = time.monotonic() + retry_seconds()
+    attempt = 0
+    while True:
+        try:
+            return work()
+        except Exception as exc:
+            if not is_unreachable(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(_backoff(attempt))
+            attempt += 1

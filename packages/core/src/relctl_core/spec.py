@@ -17,6 +17,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -283,6 +284,20 @@ class ModelSpec(_Section):
         return layers
 
 
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
+
+
+def _seconds(value: Any) -> Any:
+    """A duration: a number of seconds, or a text like 45s, 90m, 2h or 1h30m."""
+    if not isinstance(value, str):
+        return value
+    match = _DURATION.match(value)
+    if not value.strip() or match is None or not any(match.groups()):
+        raise ValueError(f"must be a number of seconds or a duration like 90m, 2h or 1h30m, got {value!r}")
+    hours, minutes, seconds = (float(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
 class TaptSpec(_Section):
     """Task-adaptive pre-training: stage 1 trains the adapter and head on the auxiliary task's rows,
     stage 2 continues them on the target task. Fields: aux_task, epochs, lr, max_rows."""
@@ -327,6 +342,12 @@ class TrainSpec(_Section):
     )
     tapt: TaptSpec | None = Field(
         None, description="Task-adaptive pre-training on the other task's rows first; none to skip."
+    )
+    time_limit: Annotated[float | None, BeforeValidator(_seconds)] = Field(
+        None,
+        gt=0,
+        description="Wall-clock limit of one attempt of each training, in seconds or as 90m, 2h, 1h30m: past "
+        "it the training checkpoints and fails clearly (relctl retry resumes it). None: no limit.",
     )
 
 

@@ -89,7 +89,7 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
             "task": task,
             "mode": translation.mode,
             "model": _settings(spec.model, "private_layers"),
-            "train": spec.train.model_dump(mode="json"),
+            "train": spec.train.model_dump(mode="json", exclude={"time_limit"}),
             "resources": _settings(spec.resources, "launcher", "zero_stage"),
         }
         if spec.task == "both":
@@ -102,7 +102,7 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
                 PlannedStage(
                     TRAIN,
                     f"train {run_spec.name} fold {fold}",
-                    {**run_config, "fold": fold},
+                    {**run_config, "fold": fold, **_time_limit(spec)},
                     inputs + ([pretrains[fold]] if pretrains else []),
                     run=run_index,
                     gpu=spec.resources.gpu,
@@ -224,6 +224,7 @@ def _pretrain_stages(
                     "tapt": stage_one,
                     "fold": fold,
                     "seed": spec.split.seed,
+                    **_time_limit(spec),
                 },
                 [*target, aux_ingest] + ([aux_translate] if aux_translate else []),
                 gpu=spec.resources.gpu,
@@ -231,6 +232,14 @@ def _pretrain_stages(
         )
         for fold in folds
     }
+
+
+def _time_limit(spec: Any) -> dict[str, Any]:
+    """A training's time limit says how long it may run, not what it computes: it stays out of the
+    train settings (and so out of the cache key, see pipeline.PLACEMENT_KEYS), and out of the config
+    altogether while unset."""
+    limit = spec.train.time_limit
+    return {} if limit is None else {"time_limit": limit}
 
 
 def _settings(section: Any, *later: str) -> dict[str, Any]:

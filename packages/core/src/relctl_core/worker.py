@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 from celery.worker import WorkController
 
 from relctl_core.celery_app import configure, create_exchange_tables, get_app
+from relctl_core.db import forget_inherited_connections
 from relctl_core.errors import RelctlError
+from relctl_core.pipeline import STOPPING
 from relctl_core.settings import load_settings
+from relctl_core.sweeper import Sweeper
 
 START_TIMEOUT = 60.0  # seconds an in-process worker may take to connect and start consuming
 
@@ -94,6 +98,7 @@ def embedded_workers(groups: Sequence[tuple[Sequence[str], int]]) -> Iterator[li
     settings = load_settings()
     workers: list[_EmbeddedWorkController] = []
     threads: list[threading.Thread] = []
+    sweeper: Sweeper | None = None
     try:
         for index, (queues, concurrency) in enumerate(g for g in groups if g[0]):
             app = configure(Celery(f"relctl-run-{index}", set_as_current=False), settings)
@@ -117,19 +122,37 @@ def embedded_workers(groups: Sequence[tuple[Sequence[str], int]]) -> Iterator[li
             workers.append(worker)
             threads.append(thread)
             worker.wait_consuming()
+        sweeper = Sweeper(settings).start()
         yield list(workers)
     finally:
+        if sweeper is not None:
+            sweeper.stop()
         for worker in workers:
             worker.stop(in_sighandler=False)
         for thread in threads:
             thread.join(timeout=30)
 
 
+# Sent by a stopping worker to its pool processes: running stages checkpoint and hand their work back.
+HAND_BACK_SIGNAL = signal.SIGUSR2
+
+
+def _hand_back_on_signal() -> None:
+    """In a pool process: the hand-back signal sets STOPPING, which running stages poll."""
+    signal.signal(HAND_BACK_SIGNAL, lambda _signum, _frame: STOPPING.set())
+
+
 def run_worker(queues: Sequence[str], *, concurrency: int, gpus: str | None, pool: str, loglevel: str) -> None:
-    """Run a worker in the foreground until it is stopped (Ctrl-C / SIGTERM finish or hand back the job)."""
+    """Run a worker in the foreground until it is stopped.
+
+    SIGTERM (systemd stop, a preempted host) or Ctrl-C stops taking new messages and asks the running
+    stages to stop: a training checkpoints at its next step and goes back to the queue, to be resumed
+    by another worker; short CPU stages finish. The worker's sweeper thread hands on the stages of
+    workers that died without that chance."""
     if gpus:
         # Training children inherit this as CUDA_VISIBLE_DEVICES; the worker itself never touches CUDA.
         os.environ["RELCTL_WORKER_GPUS"] = gpus
+    settings = load_settings()
     app = get_app()
     worker = app.Worker(
         queues=list(queues),
@@ -140,6 +163,26 @@ def run_worker(queues: Sequence[str], *, concurrency: int, gpus: str | None, poo
         without_mingle=True,
         without_gossip=True,
     )
-    worker.start()
+
+    def stopping(**_: Any) -> None:
+        STOPPING.set()  # the threads and solo pools run stages in this process
+        if pool == "prefork":
+            for pid in (worker.pool.info or {}).get("processes", []) if worker.pool else []:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, HAND_BACK_SIGNAL)
+
+    def pool_process_starts(**_: Any) -> None:
+        forget_inherited_connections()
+        _hand_back_on_signal()
+
+    sweeper = Sweeper(settings)
+    signals.worker_process_init.connect(pool_process_starts, weak=False)
+    signals.worker_shutting_down.connect(stopping, weak=False)
+    # The sweeper starts once the pool's processes are forked: a fork must not copy a thread midway.
+    signals.worker_ready.connect(lambda **_: sweeper.start(), weak=False)
+    try:
+        worker.start()
+    finally:
+        sweeper.stop()
     if worker.exitcode:
         raise SystemExit(worker.exitcode)

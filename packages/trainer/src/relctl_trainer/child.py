@@ -3,6 +3,10 @@
 Prints every progress event as one JSON line on stdout, then ``{"event": "done", "result": ...}``, or
 ``{"event": "error", ...}`` with exit status 1 (the traceback goes to stderr). Under a launcher, only
 rank 0 prints events; every rank logs to stderr.
+
+SIGTERM asks the training to stop: it checkpoints at the end of the step it is in, prints
+``{"event": "interrupted", "step": N, "checkpoint": PATH}`` and exits with status INTERRUPTED, so
+that the job can be resumed from there (by this host or another).
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from relctl_trainer.job import load_job  # noqa: E402
-from relctl_trainer.training import train  # noqa: E402
+from relctl_trainer.training import STOP_REQUESTED, Interrupted, train  # noqa: E402
 
 USAGE = "JOB_JSON_PATH"
 # How often the training checks that the worker that started it is still alive.
 PARENT_CHECK_SECONDS = 1.0
+# Exit status of a training stopped by SIGTERM after checkpointing.
+INTERRUPTED = 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         events = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
 
     _end_with_the_parent()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: STOP_REQUESTED.set())
 
     def emit(event: dict[str, Any]) -> None:
         events.write(json.dumps(_finite(event), allow_nan=False) + "\n")
@@ -57,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         result = train(load_job(args[0]), emit)
+    except Interrupted as stop:
+        emit({"event": "interrupted", "step": stop.step, "checkpoint": stop.checkpoint})
+        return INTERRUPTED
     except Exception as exc:
         traceback.print_exc()
         emit({"event": "error", "message": str(exc), "type": type(exc).__name__})

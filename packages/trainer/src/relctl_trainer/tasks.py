@@ -25,8 +25,16 @@ from relctl_core.data import read_examples
 from relctl_core.db import Stage, session_scope
 from relctl_core.errors import InputError, RelctlError
 from relctl_core.folds import FoldData, english_for, load_fold, read_predictions, write_prediction_rows
+from relctl_core.liveness import host_name
 from relctl_core.modelstore import resolve_backbone
-from relctl_core.pipeline import StageContext, execute_stage, write_json
+from relctl_core.pipeline import (
+    HandedBack,
+    LeaseLost,
+    StageContext,
+    TimeLimitExceeded,
+    execute_stage,
+    write_json,
+)
 from relctl_core.spec import DEFAULT_PRIVATE_LAYERS
 from sqlalchemy import update
 
@@ -37,6 +45,9 @@ from relctl_trainer.launch import free_port, launch_command
 
 LOG_EVERY_SECONDS = 10.0
 KILL_GRACE_SECONDS = 10.0
+# How long a training asked to checkpoint and stop may take to finish its step and save; the systemd
+# unit's TimeoutStopSec must leave room for it.
+STOP_GRACE_SECONDS = 90.0
 
 
 class TrainingCancelled(RelctlError):
@@ -217,13 +228,21 @@ def _run_child(ctx: StageContext, job: TrainJob) -> dict[str, Any]:
             env=child_env(),
             start_new_session=True,  # its own process group: cancel kills every rank at once
         )
-        with session_scope(ctx.settings.database_url) as session:
-            session.execute(update(Stage).where(Stage.id == ctx.stage_id).values(pid=child.pid))
-        return _follow(ctx, child)
+        try:
+            with session_scope(ctx.settings.database_url) as session:
+                session.execute(update(Stage).where(Stage.id == ctx.stage_id).values(pid=child.pid))
+            return _follow(ctx, child)
+        finally:
+            if child.poll() is None:  # whatever ended the following, no training outlives it
+                _kill_group(child)
 
 
 def _follow(ctx: StageContext, child: subprocess.Popen[bytes]) -> dict[str, Any]:
-    """Relay the child's JSON events into the run database until it ends; kill it if the stage is cancelled."""
+    """Relay the child's JSON events into the run database until it ends.
+
+    Once a second it asks whether to stop: a cancelled stage, or one that another worker took over,
+    kills the training; a worker that is stopping, or a training past train.time_limit, has it
+    checkpoint at its next step first, and then hands the stage back or fails it."""
     events: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
     def read() -> None:
@@ -238,8 +257,14 @@ def _follow(ctx: StageContext, child: subprocess.Popen[bytes]) -> dict[str, Any]
     threading.Thread(target=read, daemon=True).start()
     result: dict[str, Any] | None = None
     error: str | None = None
+    interrupted: dict[str, Any] | None = None
+    asked_to_stop: str | None = None  # "stopping" or "time limit", once the child was asked to checkpoint and stop
+    asked_at = 0.0
+    last_step: int | None = None
     last_log = 0.0
-    last_cancel_check = time.monotonic()
+    started = time.monotonic()
+    time_limit = ctx.config.get("time_limit")
+    last_check = time.monotonic()
     while True:
         try:
             event = events.get(timeout=1.0)
@@ -249,12 +274,13 @@ def _follow(ctx: StageContext, child: subprocess.Popen[bytes]) -> dict[str, Any]
             break
         kind = event.get("event")
         if kind == "step":
+            last_step = event["step"]
             ctx.progress(event)
             if time.monotonic() - last_log > LOG_EVERY_SECONDS:
                 last_log = time.monotonic()
                 ctx.log(f"epoch {event['epoch']} step {event['step']}/{event['total_steps']} loss {event['loss']:.4f}")
         elif kind == "start":
-            ctx.progress({**event, "step": 0})
+            ctx.progress({**event, "step": event.get("resumed_from_step") or 0})
             resumed = event.get("resumed_from_step")
             ctx.log(f"started on {event.get('device')}: {event.get('total_steps')} steps" + (f", resumed from the checkpoint at step {resumed}" if resumed else ""))
         elif kind == "epoch":
@@ -262,19 +288,49 @@ def _follow(ctx: StageContext, child: subprocess.Popen[bytes]) -> dict[str, Any]
             ctx.log("epoch {} done: " .format(event["epoch"]) + ", ".join(f"val {k} {v:.4f}" for k, v in val.items() if isinstance(v, float)))
         elif kind == "done":
             result = event["result"]
+        elif kind == "interrupted":
+            interrupted = event
         elif kind == "error":
             error = f"{event.get('type', 'Error')}: {event.get('message', '')}"
         elif kind == "output":
             ctx.log(event["text"], level="debug")
-        if time.monotonic() - last_cancel_check > 1.0:
-            last_cancel_check = time.monotonic()
-            if ctx.cancelled():
+        if time.monotonic() - last_check > 1.0:
+            last_check = time.monotonic()
+            if asked_to_stop is None:
+                reason = ctx.interruption()
+                if reason == "cancelled":
+                    _kill_group(child)
+                    raise TrainingCancelled("cancelled")
+                if reason == "lost":
+                    _kill_group(child)
+                    raise LeaseLost("another worker took the training over; this one stopped it")
+                if reason is None and time_limit and time.monotonic() - started > time_limit:
+                    reason = "time limit"
+                if reason is not None:
+                    asked_to_stop, asked_at = reason, time.monotonic()
+                    ctx.log(f"asking the training to checkpoint and stop ({'worker stopping' if reason == 'stopping' else 'past train.time_limit'})")
+                    _signal_group(child, signal.SIGTERM)
+            elif time.monotonic() - asked_at > STOP_GRACE_SECONDS:
                 _kill_group(child)
-                raise TrainingCancelled("cancelled")
     code = child.wait()
+    if asked_to_stop is not None and result is None:
+        step = (interrupted or {}).get("step")
+        saved = f"checkpointed at step {step}" if interrupted else f"stopped before a checkpoint (last step {last_step}; the last periodic checkpoint stays)"
+        if asked_to_stop == "stopping":
+            raise HandedBack(f"the worker is stopping; the training {saved}", step=step)
+        raise TimeLimitExceeded(
+            f"ran past train.time_limit of {time_limit:.0f} s on {host_name()} and {saved}; `relctl retry` resumes it from its last checkpoint"
+        )
     if result is None or code != 0:
         raise RelctlError(error or f"training process exited with status {code}; see {ctx.work_dir / 'train.log'}")
     return result
+
+
+def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
+    try:
+        os.killpg(child.pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 def _kill_group(child: subprocess.Popen[bytes]) -> None:

@@ -8,6 +8,7 @@ import math
 import os
 import random
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -55,6 +56,19 @@ PARALLEL_HIDDEN_SIZE = 256
 RESUMABLE_CHANGES = {
     "output_dir", "epochs", "max_steps", "train_file", "val_file", "test_file", "checkpoint_steps"
 }
+
+
+# Set (by the child's SIGTERM handler) when the training should checkpoint at its next step and stop.
+STOP_REQUESTED = threading.Event()
+
+
+class Interrupted(Exception):
+    """The training stopped at a step boundary on request, after checkpointing there."""
+
+    def __init__(self, step: int, checkpoint: str | None) -> None:
+        self.step = step
+        self.checkpoint = checkpoint
+        super().__init__(f"stopped at step {step}" + (f", checkpoint {checkpoint}" if checkpoint else ""))
 
 
 def train(job: TrainJob, emit: Emit) -> dict[str, Any]:
@@ -157,7 +171,7 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
     metrics: dict[str, float | None] | None = None
     steps = _StepEvents(emit, total_steps)
 
-    def checkpoint(reached: Progress, epoch: int) -> None:
+    def checkpoint(reached: Progress, epoch: int) -> Path:
         saved = save_checkpoint(
             checkpoints_dir,
             reached,
@@ -178,6 +192,7 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
                 "path": str(saved),
             }
         )
+        return saved
 
     first_step = progress.global_step
     for epoch in range(progress.epoch + 1, job.epochs + 1):
@@ -281,7 +296,7 @@ def _train_epoch(
     total_steps: int,
     placement: Placement,
     steps: _StepEvents,
-    checkpoint: Callable[[Progress], None],
+    checkpoint: Callable[[Progress], Path],
     ranks: Ranks,
 ) -> int:
     """One pass over the training rows; returns the global optimizer step reached.
@@ -331,9 +346,18 @@ def _train_epoch(
             lr=scheduler.get_last_lr()[0],
             epoch_ends=epoch_ends,
         )
+        reached = Progress(epoch=epoch - 1, global_step=step, epoch_step=group_index + 1)
+        if _stop_requested(ranks) and step < total_steps:
+            # Every rank agreed to stop at this step (one all-reduce), so all take part in the checkpoint.
+            raise Interrupted(step, str(checkpoint(reached)))
         if job.checkpoint_steps and step % job.checkpoint_steps == 0 and not epoch_ends and step < total_steps:
-            checkpoint(Progress(epoch=epoch - 1, global_step=step, epoch_step=group_index + 1))
+            checkpoint(reached)
     return step
+
+
+def _stop_requested(ranks: Ranks) -> bool:
+    """Whether any rank was asked to stop: ranks may get the signal a step apart, and must stop at the same one."""
+    return sum_over_ranks(1.0 if STOP_REQUESTED.is_set() else 0.0, ranks) > 0
 
 
 def _encode(tokenizer: Any, rows: Sequence[PairRow], max_length: int, tasks: list[str] | None) -> EncodedPairs:
