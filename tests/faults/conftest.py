@@ -43,17 +43,20 @@ def wait_until(condition, what: str, *, timeout: float = 120.0, workers: Workers
 
 
 class RedisServer:
-    """A redis-server of the test's own, without persistence: a restart loses every message."""
+    """A redis-server of the test's own; without persistence a restart loses every message, with it
+    (append-only file, as infra/compose.yaml runs Redis) the queues come back."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, persistent: bool = False) -> None:
         self.folder = folder
+        self.persistent = persistent
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes" if self.persistent else "no",
+             "--appendfsync", "always", "--dir", str(self.folder)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         import redis
@@ -68,7 +71,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)  # no chance to save anything, as in a crash
+            self.proc.send_signal(signal.SIGKILL)  # no chance to save anything beyond the append-only file, as in a crash
             self.proc.wait()
 
     def restart(self) -> None:
@@ -113,10 +116,11 @@ class PostgresServer:
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path, skip_or_fail) -> Iterator[RedisServer]:
+def own_redis(request: pytest.FixtureRequest, tmp_path: Path, skip_or_fail) -> Iterator[RedisServer]:
+    """The test's own Redis; indirect parametrisation with True makes it persistent."""
     if shutil.which("redis-server") is None:
         skip_or_fail("redis-server is not installed")
-    server = RedisServer(tmp_path)
+    server = RedisServer(tmp_path, persistent=bool(getattr(request, "param", False)))
     server.start()
     yield server
     server.stop()

@@ -12,7 +12,9 @@ PID namespace, so neither can judge the other's processes.
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -70,3 +72,26 @@ def holder_is_gone(identity: str | None) -> bool:
 
 def host_of(identity: str | None) -> str:
     return (identity or "?").split("/", 1)[0]
+
+
+def end_orphaned_training(pid: int | None, timeout: float = 10.0) -> bool:
+    """Kill what is left of a training whose worker died on this host: the child process group that a
+    training runs in (group leader ``pid``, a relctl trainer). It ends itself within a second of its
+    worker's death, but a stage taken over at once must not have two trainings writing its folder
+    meanwhile. True if one was found and killed."""
+    if not pid or _start_time(pid) is None:
+        return False
+    try:
+        is_training = os.getpgid(pid) == pid and b"relctl_trainer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ProcessLookupError):
+        return False
+    if not is_training:
+        return False
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while _start_time(pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return True

@@ -41,7 +41,7 @@ from relctl_core.db import (
     utcnow,
 )
 from relctl_core.errors import InputError, RelctlError
-from relctl_core.liveness import holder_is_gone, host_name, host_of, process_identity
+from relctl_core.liveness import end_orphaned_training, holder_is_gone, host_name, host_of, process_identity
 from relctl_core.settings import Settings, load_settings
 from relctl_core.stages import Plan, stable_hash
 
@@ -394,6 +394,7 @@ def reclaim(settings: Settings, session: Session, stage: Stage, reason: str) -> 
     fence = [Stage.id == stage.id, Stage.status == RUNNING, Stage.attempts == stage.attempts]
     if holder_is_gone(stage.worker_id):
         fence.append(Stage.worker_id == stage.worker_id)
+        end_orphaned_training(stage.pid)
     else:
         stale_before = now - dt.timedelta(seconds=settings.heartbeat_seconds * STALE_HEARTBEATS)
         fence.append(Stage.heartbeat_at.is_(None) | (Stage.heartbeat_at < stale_before))
