@@ -104,7 +104,7 @@ def record(fault: str, database: str, **figures) -> None:
         figures["stages"] = len(stages)
         figures["stages_recomputed"] = sum(max(0, s.attempts - 1) for s in stages if s.kind != "train")
         figures["trainings"] = [
-            {"attempts": s.attempts, "resumed_from_step": s.output.get("resumed_from_step"), "steps_run": s.output.get("steps_run"), "total_steps": s.progress.get("total_steps")}
+            {"attempts": s.attempts, "resumed_from_step": s.output.get("resumed_from_step"), "steps_run": s.output.get("steps_run"), "total_steps": (s.progress or {}).get("total_steps")}
             for s in stages if s.kind == "train" and s.output
         ]
     target = os.environ.get("RELCTL_FAULT_FIGURES")

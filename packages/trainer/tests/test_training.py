@@ -266,3 +266,31 @@ def test_a_job_can_continue_a_trained_model(run: Run, make_job, tmp_path: Path) 
 
     with pytest.raises(InputError, match="does not fit"):
         training.train(make_job(tmp_path / "other-rank", init_from=run.result["adapter_dir"], lora_r=3, **tiny_steps), lambda event: None)
+
+
+@pytest.mark.parametrize("asked_at", [1, STEPS_PER_EPOCH], ids=["mid-epoch", "epoch-end"])
+def test_a_stop_request_checkpoints_at_that_step_and_the_job_resumes_there(run: Run, make_job, tmp_path: Path, asked_at: int) -> None:
+    """What SIGTERM asks of a training (a worker being stopped): finish the step, checkpoint, stop; the
+    resumed job ends as if it had never stopped. Step events come at the first step and each epoch's
+    last, so the request arrives during one of those."""
+    job = make_job(tmp_path / "stopping")
+
+    def stop_at(event: dict[str, Any]) -> None:
+        if event["event"] == "step" and event["step"] == asked_at:
+            training.STOP_REQUESTED.set()
+
+    try:
+        with pytest.raises(training.Interrupted) as stopped:
+            training.train(job, stop_at)
+    finally:
+        training.STOP_REQUESTED.clear()
+    step = stopped.value.step
+    assert step == asked_at  # that very step, not the next periodic checkpoint
+    assert [path.name for path in (tmp_path / "stopping" / "checkpoints").iterdir()] == [f"step-{step}"]
+    assert stopped.value.checkpoint and Path(stopped.value.checkpoint).name == f"step-{step}"
+    assert not (tmp_path / "stopping" / "model").exists()
+
+    events: list[dict[str, Any]] = []
+    result = training.train(job, events.append)
+    assert (result["resumed_from_step"], result["steps_run"]) == (step, 2 * STEPS_PER_EPOCH - step)
+    np.testing.assert_allclose(_oof_probs(result["oof_file"]), _oof_probs(run.result["oof_file"]), rtol=0, atol=1e-6)

@@ -240,13 +240,14 @@ def _backoff(attempt: int) -> float:
 
 
 @contextmanager
-def session_scope(url: str) -> Iterator[Session]:
+def session_scope(url: str, *, wait: float | None = None) -> Iterator[Session]:
     """A session that commits on success and rolls back on error.
 
     It first waits, with backoff, for the database to take a connection (for up to
-    RELCTL_DB_RETRY_SECONDS): a run database that restarts makes workers and watchers pause rather
-    than fail. An error inside the block is the caller's; `retrying` repeats whole transactions."""
-    deadline = time.monotonic() + retry_seconds()
+    RELCTL_DB_RETRY_SECONDS, or ``wait`` seconds): a run database that restarts makes workers and
+    watchers pause rather than fail. An error inside the block is the caller's; `retrying` repeats
+    whole transactions."""
+    deadline = time.monotonic() + (retry_seconds() if wait is None else wait)
     attempt = 0
     while True:
         session = _sessionmaker(url)()
