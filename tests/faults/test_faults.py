@@ -222,7 +222,7 @@ def test_a_training_that_keeps_losing_its_worker_fails_naming_the_hosts(experime
 
 def test_a_worker_on_another_host_that_dies_is_found_by_its_silence(experiment_dir: Path, fault_env: dict[str, str], tmp_path: Path, skip_or_fail) -> None:  # noqa: F811
     """A worker whose process no sweeper can see (another host: here a UTS namespace of its own, with
-    its own host name) is judged by its heartbeat: silent for 4 intervals, its training is sent again."""
+    its own host name) is judged by its heartbeat: silent for 3 intervals, its training is sent again."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         skip_or_fail("a host of its own needs unshare as root")
     database = fault_env["RELCTL_DATABASE_URL"]
@@ -300,7 +300,7 @@ def test_a_postgresql_restart_pauses_workers_and_watchers(experiment_dir: Path, 
         "RELCTL_ARTIFACT_ROOT": str(tmp_path / "shared-artifacts"),
         "RELCTL_MODEL_STORE": str(model_store()),
         **FAST,
-        "RELCTL_HEARTBEAT_SECONDS": "2",
+        "RELCTL_HEARTBEAT_SECONDS": "3",  # silent for 9 s counts: longer than the outage and the reconnection
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -262,3 +262,37 @@ def test_a_deepspeed_training_killed_after_a_checkpoint_resumes_from_it(
     np.testing.assert_allclose(
         _oof(result["oof_file"]), _oof(uninterrupted[-1]["result"]["oof_file"]), rtol=0, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("launcher", ["torchrun", "deepspeed"])
+def test_sigterm_stops_every_rank_at_one_step_with_a_checkpoint_to_resume(
+    make_job, dropout_free_backbone: str, tmp_path: Path, launcher: str
+) -> None:
+    """A stopping worker sends SIGTERM to the training's process group: launcher and ranks alike. The
+    ranks agree on one step to stop at, checkpoint it together, and the job resumes from it exactly."""
+    common = {
+        "model_path": dropout_free_backbone, "lora_dropout": 0.0, "epochs": 1, "test_file": None, "processes": 2, "launcher": launcher,
+    }  # fmt: skip
+    job = make_job(tmp_path / "stopped", **common)
+    job_file = tmp_path / "job.json"
+    job_file.write_text(job.model_dump_json())
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        launch_command(job_file, job, gpus=None, port=free_port()),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, start_new_session=True,
+    )  # fmt: skip
+    events = []
+    for line in proc.stdout:
+        if line.startswith("{"):
+            events.append(json.loads(line))
+            if events[-1]["event"] == "step":
+                os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=120)
+    (stopped,) = [e for e in events if e["event"] == "interrupted"]
+    step = stopped["step"]
+    assert [entry.name for entry in (tmp_path / "stopped" / "checkpoints").iterdir()] == [f"step-{step}"]
+
+    resumed = _launch(job, tmp_path)[-1]["result"]
+    assert (resumed["resumed_from_step"], resumed["steps_run"]) == (step, 16 - step)
+    one = _launch(make_job(tmp_path / "one", grad_accum=2, **{**common, "processes": 1, "launcher": "torchrun"}), tmp_path)
+    np.testing.assert_allclose(_oof(resumed["oof_file"]), _oof(one[-1]["result"]["oof_file"]), rtol=0, atol=1e-5)

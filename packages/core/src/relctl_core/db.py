@@ -236,7 +236,7 @@ def is_unreachable(exc: BaseException) -> bool:
 
 
 def _backoff(attempt: int) -> float:
-    return min(5.0, 0.2 * 2**attempt) * (0.5 + random.random() / 2)
+    return min(2.0, 0.2 * 2**attempt) * (0.5 + random.random() / 2)
 
 
 @contextmanager

@@ -45,8 +45,11 @@ from relctl_core.liveness import end_orphaned_training, holder_is_gone, host_nam
 from relctl_core.settings import Settings, load_settings
 from relctl_core.stages import Plan, stable_hash
 
-# A running stage whose heartbeat is older than this many heartbeat intervals has lost its worker.
-STALE_HEARTBEATS = 4
+# A running stage whose heartbeat is older than this many heartbeat intervals has lost its worker:
+# two beats missed in a row, and a whole interval of slack for a slow database. Silence counts from
+# the last beat, which came at most one interval before the worker died, so another host's sweeper
+# hands the stage on within 3 intervals and one sweep period of the death.
+STALE_HEARTBEATS = 3
 
 
 @dataclass

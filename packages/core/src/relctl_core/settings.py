@@ -27,7 +27,7 @@ class Settings:
     RELCTL_ARTIFACT_ROOT   artifacts (default RELCTL_HOME/artifacts; a shared path when several hosts work)
     RELCTL_MODEL_STORE     converted models (default RELCTL_HOME/models)
     RELCTL_VISIBILITY_TIMEOUT  seconds before Redis hands an unacknowledged job to another worker
-    RELCTL_HEARTBEAT_SECONDS   how often a running stage says it is alive; silent for 4 of these, a
+    RELCTL_HEARTBEAT_SECONDS   how often a running stage says it is alive; silent for 3 of these, a
                                sweeper hands it to another worker
     RELCTL_SWEEP_SECONDS       how often each worker looks for stages that lost their worker or message
     RELCTL_MAX_ATTEMPTS        attempts that may lose their worker before the stage fails

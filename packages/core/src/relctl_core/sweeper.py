@@ -4,7 +4,7 @@ The run database is the source of truth and Celery only carries stage ids, so an
 worker loses can be told from the database and sent again:
 
 * a ``running`` stage whose worker is gone (its process no longer exists on this host, or its heartbeat
-  has been silent for 4 intervals) goes back to ``queued`` and is sent again; a training resumes from
+  has been silent for 3 intervals) goes back to ``queued`` and is sent again; a training resumes from
   its last checkpoint. After RELCTL_MAX_ATTEMPTS lost attempts it fails, naming the hosts it died on;
 * a ``queued`` stage whose message is in no queue and held by no worker for RELCTL_REQUEUE_SECONDS
   (a Redis restarted without persistence, a flushed database, a message dropped with a connection) is
@@ -171,8 +171,8 @@ def sweep(
 
 
 class Sweeper:
-    """A daemon thread that sweeps every settings.sweep_seconds (with jitter, so that the sweepers of
-    many workers spread out), starting soon after the worker does: a host that rebooted finds what
+    """A daemon thread that sweeps every settings.sweep_seconds (a little sooner at random, so that the
+    sweepers of many workers spread out), starting soon after the worker does: a host that rebooted finds what
     its dead workers left at once."""
 
     def __init__(self, settings: Settings) -> None:
@@ -204,4 +204,4 @@ class Sweeper:
                 self.finder = None
                 if is_unreachable(exc):
                     trust_heartbeats_at = time.monotonic() + self.settings.heartbeat_seconds * (STALE_HEARTBEATS + 1)
-            delay = self.settings.sweep_seconds * (0.8 + 0.4 * random.random())
+            delay = self.settings.sweep_seconds * (0.8 + 0.2 * random.random())  # never longer than the period
