@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 RECORDED = Path(__file__).with_name("planned_stages.json")
 DATA_FILES = ("qc.jsonl", "qc_test.jsonl", "qi.jsonl", "qi_test.jsonl", "en.tsv")
 
@@ -125,6 +127,45 @@ def test_representative_experiments_plan_the_recorded_stages(tmp_path: Path) -> 
         for index, (stage, expected) in enumerate(zip(planned["stages"], recorded[name]["stages"], strict=True)):
             assert json.dumps(stage) == json.dumps(expected), f"{name}: stage {index} ({expected['label']})"
         assert json.dumps(planned["runs"]) == json.dumps(recorded[name]["runs"]), name
+
+
+def test_every_planned_config_reads_back_through_its_payload_unchanged(tmp_path: Path) -> None:
+    from relctl_core.payloads import RunSettings
+    from relctl_core.stages import PAYLOADS
+
+    kinds = set()
+    for name in CASES:
+        (tmp_path / name).mkdir()
+        plan = plan_case(name, tmp_path / name)
+        for stage in plan.stages.values():
+            kinds.add(stage.kind)
+            read = PAYLOADS[stage.kind].model_validate(stage.config)
+            assert json.dumps(read.config()) == json.dumps(stage.config), f"{name}: {stage.label}"
+        for run in plan.runs:
+            if run.kind == "model":
+                settings = {key: value for key, value in run.config.items() if key != "overrides"}
+                assert json.dumps(RunSettings.model_validate(settings).config()) == json.dumps(settings)
+    assert kinds == set(PAYLOADS), "the cases plan every kind of stage"
+
+
+def test_an_ensembles_members_are_kept_and_a_runs_evaluation_has_none() -> None:
+    from relctl_core.payloads import EvaluatePayload
+
+    ensemble = {"task": "QC", "folds": [0, 1], "combine": "vote", "members": [{"run": 3, "name": "a", "folds": [0, 1]}]}
+    assert EvaluatePayload.model_validate(ensemble).config() == ensemble
+    assert "members" not in EvaluatePayload(task="QI", folds=[0], combine="mean").config()
+
+
+def test_a_config_the_payload_does_not_describe_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from relctl_core.payloads import SplitPayload
+
+    split = {"task": "QC", "strategy": "random", "folds": 3, "category_depth": 2, "seed": 1}
+    assert SplitPayload.model_validate(split).folds == 3
+    for wrong in ({"folds": 1}, {"strategy": "grouped"}, {"task": "BOTH"}, {"extra": True}):
+        with pytest.raises(ValidationError):
+            SplitPayload.model_validate({**split, **wrong})
 
 
 if __name__ == "__main__":

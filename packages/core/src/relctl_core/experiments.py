@@ -10,9 +10,10 @@ from sqlalchemy import delete
 
 from relctl_core.db import Experiment, session_scope
 from relctl_core.errors import InputError
+from relctl_core.payloads import TASK_CODES
 from relctl_core.pipeline import advance, write_experiment
 from relctl_core.settings import Settings, redact_url
-from relctl_core.stages import TASK_CODES, Plan, plan_experiment
+from relctl_core.stages import Plan, plan_experiment
 
 
 @dataclass
@@ -84,14 +85,16 @@ def check_backbones(settings: Settings, prepared: Prepared) -> None:
     """With the embedded default the trainings run here: a model missing from this model store is
     bad input now, not a failed training after the other stages ran."""
     from relctl_core.modelstore import resolve_backbone
+    from relctl_core.payloads import TrainPayload, TranslatePayload
     from relctl_core.spec import DEFAULT_TRANSLATION_MODELS
 
     for stage in prepared.plan.stages.values():
         if stage.kind == "train":
-            resolve_backbone(settings, stage.config["model"]["backbone"])
-        if stage.kind == "translate" and stage.config["backend"] in ("causal-lm", "seq2seq"):
-            model = stage.config.get("model") or DEFAULT_TRANSLATION_MODELS.get(stage.config["backend"])
-            if model:
+            resolve_backbone(settings, TrainPayload.model_validate(stage.config).model.backbone)
+        if stage.kind == "translate":
+            translate = TranslatePayload.model_validate(stage.config)
+            model = translate.model or DEFAULT_TRANSLATION_MODELS.get(translate.backend)
+            if translate.backend in ("causal-lm", "seq2seq") and model:
                 resolve_backbone(settings, model, path="translation.model")
 
 

@@ -55,7 +55,7 @@ class StageContext:
     experiment_id: int
     run_id: int | None
     kind: str
-    config: dict[str, Any]
+    config: dict[str, Any]  # as planned (the routing key gpu left out): read it through stages.PAYLOADS[kind]
     deps: list[tuple[str, dict[str, Any], dict[str, Any]]]  # (kind, config, output) of each dependency
     work_dir: Path
 
@@ -298,8 +298,9 @@ def _begin(settings: Settings, stage_id: int, *, version: str, task_id: str | No
             if dep.status != DONE:
                 return stage.status  # not ready: advance() will send it again
             deps.append((dep.kind, dict(dep.config), dict(dep.output or {})))
-        cache_config = {k: v for k, v in config.items() if k != "gpu"}
-        cache_key = stable_hash({"kind": kind, "config": cache_config, "inputs": [d[2].get("hash") for d in deps], "version": version})
+        # The gpu key only routes the stage's message; the planned config is the stage's identity.
+        config = {k: v for k, v in config.items() if k != "gpu"}
+        cache_key = stable_hash({"kind": kind, "config": config, "inputs": [d[2].get("hash") for d in deps], "version": version})
         hit = session.scalars(
             select(Stage)
             .where(Stage.cache_key == cache_key, Stage.status == DONE, Stage.id != stage_id)
