@@ -237,8 +237,10 @@ class LoraSpec(_Section):
     r: int = Field(8, gt=0, description="Rank of the update matrices.")
     alpha: int = Field(16, gt=0, description="Scaling numerator (the update is scaled by alpha / r).")
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the adapter's input.")
-    target_modules: list[str] | None = Field(
-        None, description="Module names to adapt; none for the family's attention and MLP projections."
+    target_modules: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None,
+        min_length=1,
+        description="Module names to adapt (at least one); none for the family's attention and MLP projections.",
     )
 
 
@@ -309,7 +311,9 @@ class TrainSpec(_Section):
     scheduler: Literal["linear", "constant"] = Field(
         "linear", description="Learning-rate schedule after warm-up."
     )
-    warmup_ratio: float = Field(0.1, ge=0, le=1, description="Share of the steps spent warming up.")
+    warmup_ratio: float = Field(
+        0.1, ge=0, lt=1, description="Share of the steps spent warming up to the peak rate, below 1."
+    )
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     max_length: int = Field(64, ge=8, le=4096, description="Tokens per input; longer inputs are truncated.")
     precision: Literal["auto", "fp32", "bf16"] = Field(
@@ -328,6 +332,11 @@ class TrainSpec(_Section):
     tapt: TaptSpec | None = Field(
         None, description="Task-adaptive pre-training on the other task's rows first; none to skip."
     )
+
+
+# What resources.launcher and resources.zero_stage mean while unset.
+DEFAULT_LAUNCHER = "torchrun"
+DEFAULT_ZERO_STAGE = 2
 
 
 class ResourcesSpec(_Section):
