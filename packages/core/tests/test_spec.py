@@ -250,6 +250,27 @@ def test_relative_data_paths_resolve_against_the_spec_folder(workdir: Path) -> N
             "experiment.yaml:3 data.qi: required for task qi",
             id="no-data-for-task",
         ),
+        # Settings the trainer could not train with: refused here, not in the worker after ingest and split.
+        pytest.param(
+            MINIMAL + "train:\n  warmup_ratio: 1\n",
+            "experiment.yaml:6 train.warmup_ratio: must be < 1",
+            id="warmup-over-every-step",
+        ),
+        pytest.param(
+            MINIMAL + "model:\n  lora: {target_modules: []}\n",
+            "experiment.yaml:6 model.lora.target_modules: must not be empty",
+            id="no-lora-target-modules",
+        ),
+        pytest.param(
+            MINIMAL + "model:\n  lora:\n    target_modules: [query, '']\n",
+            "experiment.yaml:7 model.lora.target_modules[1]: must not be empty",
+            id="empty-lora-target-module",
+        ),
+        pytest.param(
+            MINIMAL + "    max_rows: 4\nsplit: {folds: 5}\n",
+            "experiment.yaml:5 data.qc.max_rows: must be at least split.folds (5): every fold needs rows",
+            id="fewer-rows-than-folds",
+        ),
         pytest.param(
             "name: demo\ndata:\n  qc:\n    train: qc.xlsx\n",
             "experiment.yaml:4 data.qc.train: unsupported file type '.xlsx' (use .txt, .jsonl, .csv, .parquet)",

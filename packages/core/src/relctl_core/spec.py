@@ -453,8 +453,14 @@ class ExperimentSpec(_Section):
     @model_validator(mode="after")
     def check_data_for_tasks(self) -> ExperimentSpec:
         for task in self.tasks:
-            if getattr(self.data, task) is None:
+            data = getattr(self.data, task)
+            if data is None:
                 raise _rule_error(("data", task), f"required for task {task}")
+            # The split puts every fold's rows apart: fewer rows than folds cannot be split.
+            if data.max_rows is not None and data.max_rows < self.split.folds:
+                raise _rule_error(
+                    ("data", task, "max_rows"), f"must be at least split.folds ({self.split.folds}): every fold needs rows"
+                )
         tapt = self.train.tapt
         if tapt is not None:
             if tapt.aux_task in self.tasks:
