@@ -114,8 +114,8 @@ def test_dead_database(workdir: Path, relctl_env: dict[str, str]) -> None:
     assert "hunter2" not in done.stderr
 
 
-# Settings the trainer cannot train with, and a split the data cannot fill: each used to pass submit and
-# fail in a worker after ingest and split had run.
+# Settings the trainer cannot train with, and splits the data cannot fill: each used to pass submit and
+# fail in a worker after ingest (and split) had run.
 UNTRAINABLE = [
     pytest.param(
         SPEC + "train:\n  warmup_ratio: 1\n", "experiment.yaml:12 train.warmup_ratio: must be < 1", id="warmup-over-every-step"
@@ -129,6 +129,12 @@ UNTRAINABLE = [
         SPEC.replace("    train: train.jsonl", "    train: train.jsonl\n    max_rows: 1"),
         "experiment.yaml:5 data.qc.max_rows: must be at least split.folds (2)",
         id="fewer-rows-than-folds",
+    ),
+    # Three category groups at depth 2 (and three queries): the split stage could not fill 4 folds.
+    pytest.param(
+        SPEC.replace("  folds: 2", "  folds: 4"),
+        "experiment.yaml:6 split.folds: 4 folds need 4 category groups at split.category_depth 2, but data.qc.train has 3",
+        id="fewer-category-groups-than-folds",
     ),
 ]
 

@@ -431,6 +431,20 @@ def test_expand_runs_validates_each_combination(workdir: Path) -> None:
     assert str(caught.value) == f"{path}:8 sweep.model.lora.dropout[1]: must be < 1"
 
 
+def test_a_problem_the_data_shows_is_placed_at_the_setting_of_its_run(workdir: Path) -> None:
+    from relctl_core.spec import setting_error
+
+    loaded = load_spec(write_spec(MINIMAL + "split:\n  folds: 3\nsweep:\n  model.lora.r: [4, 8]\n  split.folds: [2, 5]\n"))
+    runs = expand_runs(loaded)
+    by_name = {run.name: run for run in runs}
+    # Swept, at the value the run takes; else at the file's own line for it.
+    error = setting_error(loaded, by_name["r=4,folds=5"], ("split", "folds"), "too many folds", file="experiment.yaml")
+    assert str(error) == "experiment.yaml:9 sweep.split.folds[1]: too many folds"
+    error = setting_error(loaded, by_name["r=8,folds=2"], ("split", "category_depth"), "no groups", file="experiment.yaml")
+    assert str(error) == "experiment.yaml:5 split.category_depth: no groups"
+    assert (error.file, error.line, error.path) == ("experiment.yaml", 5, "split.category_depth")
+
+
 def test_every_field_has_a_description_in_the_json_schema() -> None:
     schema = ExperimentSpec.model_json_schema()
     sections = [schema, *schema["$defs"].values()]

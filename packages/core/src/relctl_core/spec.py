@@ -486,6 +486,8 @@ class RunSpec:
     name: str
     overrides: dict[str, Any]
     spec: ExperimentSpec
+    # Which value of each sweep key's list the run takes, to place a problem of the run at its line.
+    sweep_indexes: dict[str, int] = field(default_factory=dict)
 
 
 def load_spec(path: str | Path) -> LoadedSpec:
@@ -510,6 +512,15 @@ def expand_runs(loaded: LoadedSpec) -> list[RunSpec]:
     """
     document = _parse(loaded.text, str(loaded.path))
     return _expand(document, loaded.spec, str(loaded.path), loaded.path.parent)
+
+
+def setting_error(loaded: LoadedSpec, run: RunSpec, path: tuple[str, ...], message: str, *, file: str | None = None) -> InputError:
+    """Bad input about one setting of a run that only its data shows (checked after the spec): located
+    like a spec error, at the sweep value that sets the setting for this run, else at the file's line
+    for it (or for its section). ``file`` names the spec as the user did (default: its absolute path)."""
+    name = file or str(loaded.path)
+    located, _ = _sweep_problem(_Problem(path, message), run.sweep_indexes, _parse(loaded.text, name))
+    return InputError(located.message, file=name, line=located.line, path=located.path or None)
 
 
 def resolved_dict(spec: ExperimentSpec) -> dict[str, Any]:
@@ -834,7 +845,7 @@ def _expand(document: _Document, spec: ExperimentSpec, file: str, base_dir: Path
         settings = run_spec.model_dump(mode="json")
         overrides = {key: _value_at(settings, key) for key in indexes}
         name = ",".join(f"{short[key]}={_format_value(value)}" for key, value in overrides.items())
-        return RunSpec(name, overrides, run_spec)
+        return RunSpec(name, overrides, run_spec, dict(indexes))
 
     # Each value on its own first, so that a problem is pinned to the one value that causes it.
     for key in keys:
