@@ -321,6 +321,7 @@ class TrainingClock:
 def run_relctl(
     args: argparse.Namespace, backbone: str, train_rows: list[Row], val_rows: list[Row], workdir: Path
 ) -> dict[str, Any]:
+    from relctl_core.spec import LoraSpec, TrainSpec
     from relctl_trainer.job import TrainJob
     from relctl_trainer.training import train
 
@@ -328,18 +329,18 @@ def run_relctl(
     job = TrainJob(
         model_path=backbone,
         pooling=args.pooling,
-        lora_r=args.lora_r,
-        lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout,
-        target_modules=target_modules(args),
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        scheduler=args.scheduler,
-        warmup_ratio=args.warmup_ratio,
-        weight_decay=args.weight_decay,
-        max_length=args.max_length,
-        seed=args.seed,
+        lora=LoraSpec(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout, target_modules=target_modules(args)),
+        train=TrainSpec(
+            epochs=args.epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            scheduler=args.scheduler,
+            warmup_ratio=args.warmup_ratio,
+            weight_decay=args.weight_decay,
+            max_length=args.max_length,
+            seed=args.seed,
+            checkpoint_steps=None,  # epoch ends only: step checkpoints would be timed as training
+        ),
         train_file=str(write_rows(workdir / "train.jsonl", train_rows)),
         val_file=str(write_rows(workdir / "validation.jsonl", val_rows)),
         output_dir=str(workdir / "output"),

@@ -76,3 +76,12 @@ def experiment_rows(home: Path) -> int:
     with sqlite3.connect(database) as conn:
         tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
         return sum(conn.execute(f"select count(*) from {t}").fetchone()[0] for t in ("experiments", "runs", "stages") if t in tables)
+
+
+def database_rows(database_url: str) -> int:
+    """Rows of experiments, runs and stages in a PostgreSQL run database (0 where the tables are not there yet)."""
+    import psycopg
+
+    with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
+        tables = {row[0] for row in conn.execute("select tablename from pg_tables where schemaname = 'public'")}
+        return sum(conn.execute(f"select count(*) from {t}").fetchone()[0] for t in ("experiments", "runs", "stages") if t in tables)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import experiment_rows, relctl
+from tests.support import database_rows, experiment_rows, relctl
 
 GOOD_ROWS = [
     {"id": 1, "language": "es", "origin_query": "zapatillas running", "category_path": "shoes,sports shoes", "label": 1},
@@ -112,6 +112,58 @@ def test_dead_database(workdir: Path, relctl_env: dict[str, str]) -> None:
     assert done.returncode == 2, done.stderr
     assert "RELCTL_DATABASE_URL: cannot use the run database postgresql+psycopg://relctl:***@127.0.0.1:1/relctl" in " ".join(done.stderr.split())
     assert "hunter2" not in done.stderr
+
+
+# Settings the trainer cannot train with, and splits the data cannot fill: each used to pass submit and
+# fail in a worker after ingest (and split) had run.
+UNTRAINABLE = [
+    pytest.param(
+        SPEC + "train:\n  warmup_ratio: 1\n", "experiment.yaml:12 train.warmup_ratio: must be < 1", id="warmup-over-every-step"
+    ),
+    pytest.param(
+        SPEC.replace("    r: 8", "    r: 8\n    target_modules: []"),
+        "experiment.yaml:11 model.lora.target_modules: must not be empty",
+        id="no-lora-target-modules",
+    ),
+    pytest.param(
+        SPEC.replace("    train: train.jsonl", "    train: train.jsonl\n    max_rows: 1"),
+        "experiment.yaml:5 data.qc.max_rows: must be at least split.folds (2)",
+        id="fewer-rows-than-folds",
+    ),
+    # Three category groups at depth 2 (and three queries): the split stage could not fill 4 folds.
+    pytest.param(
+        SPEC.replace("  folds: 2", "  folds: 4"),
+        "experiment.yaml:6 split.folds: 4 folds need 4 category groups at split.category_depth 2, but data.qc.train has 3",
+        id="fewer-category-groups-than-folds",
+    ),
+]
+
+
+@pytest.mark.services
+@pytest.mark.parametrize(("spec", "expected"), UNTRAINABLE)
+def test_an_untrainable_spec_is_refused_by_submit_to_the_workers(
+    workdir: Path, distributed_env: dict[str, str], spec: str, expected: str
+) -> None:
+    import redis
+
+    (workdir / "experiment.yaml").write_text(spec)
+    done = relctl("submit", "experiment.yaml", env=distributed_env, cwd=workdir)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert expected in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
+    assert database_rows(distributed_env["RELCTL_DATABASE_URL"]) == 0
+    assert redis.Redis.from_url(distributed_env["RELCTL_BROKER_URL"]).dbsize() == 0, "nothing was enqueued"
+
+
+@pytest.mark.parametrize(("spec", "expected"), UNTRAINABLE)
+def test_an_untrainable_spec_is_refused_by_run_and_validate(workdir: Path, relctl_env: dict[str, str], spec: str, expected: str) -> None:
+    (workdir / "experiment.yaml").write_text(spec)
+    for command in ("run", "validate"):
+        done = relctl(command, "experiment.yaml", env=relctl_env, cwd=workdir)
+        assert done.returncode == 2, command + ": " + done.stdout + done.stderr
+        assert expected in " ".join(done.stderr.split()), command
+        assert "Traceback" not in done.stderr
+    assert experiment_rows(Path(relctl_env["RELCTL_HOME"])) == 0
 
 
 def test_validate_prints_the_resolved_spec(workdir: Path, relctl_env: dict[str, str]) -> None:

@@ -8,6 +8,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from relctl_trainer.job import load_job
+
 from tests.support import experiment_rows, relctl
 from tests.tiny_model import build_tiny_backbone
 
@@ -50,5 +52,5 @@ def test_two_ranks_under_torchrun_and_deepspeed_from_an_experiment(tmp_path: Pat
 
     with sqlite3.connect(home / "relctl.db") as conn:
         trains = [json.loads(output) for (output,) in conn.execute("select output from stages where kind = 'train' order by id")]
-    jobs = [json.loads((home / "artifacts" / t["artifacts"]["model"]).parent.joinpath("job.json").read_text()) for t in trains]
-    assert [(job["processes"], job["launcher"], job["zero_stage"]) for job in jobs] == [(2, "torchrun", 2), (2, "deepspeed", 3)]
+    jobs = [load_job((home / "artifacts" / t["artifacts"]["model"]).parent / "job.json") for t in trains]
+    assert [(job.processes, job.launcher, job.zero_stage) for job in jobs] == [(2, "torchrun", 2), (2, "deepspeed", 3)]

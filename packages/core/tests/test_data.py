@@ -21,6 +21,7 @@ from relctl_core.data import (
     load_examples,
     read_examples,
     sample_examples,
+    split_units,
     summarize,
     write_examples,
 )
@@ -509,3 +510,16 @@ def test_file_sha256_matches_hashlib(tmp_path: Path) -> None:
     assert file_sha256(path) == hashlib.sha256(content).hexdigest()
     with pytest.raises(InputError):
         file_sha256(tmp_path / "absent.bin")
+
+
+def test_split_units_are_what_a_split_keeps_in_one_fold() -> None:
+    rows = [
+        Example("1", "es", "zapatos", "shoes,sports shoes,running", 1, 1),
+        Example("2", "es", "zapatos", "shoes,boots", 0, 2),
+        Example("3", "fr", "coque", "phones, tablets & more,cases", 1, 3),
+    ]
+    assert split_units(rows, "QI", "category-aware", 2) == (2, "distinct queries")
+    assert split_units(rows, "QC", "category-aware", 2) == (3, "category groups")
+    # A level name may hold ", ": only a comma without a space separates levels.
+    assert split_units(rows, "QC", "category-aware", 1) == (2, "category groups")
+    assert split_units(rows, "QC", "random", 1) == split_units(rows, "QI", "stratified", 1) == (3, "rows")

@@ -251,6 +251,27 @@ def test_relative_data_paths_resolve_against_the_spec_folder(workdir: Path) -> N
             "experiment.yaml:3 data.qi: required for task qi",
             id="no-data-for-task",
         ),
+        # Settings the trainer could not train with: refused here, not in the worker after ingest and split.
+        pytest.param(
+            MINIMAL + "train:\n  warmup_ratio: 1\n",
+            "experiment.yaml:6 train.warmup_ratio: must be < 1",
+            id="warmup-over-every-step",
+        ),
+        pytest.param(
+            MINIMAL + "model:\n  lora: {target_modules: []}\n",
+            "experiment.yaml:6 model.lora.target_modules: must not be empty",
+            id="no-lora-target-modules",
+        ),
+        pytest.param(
+            MINIMAL + "model:\n  lora:\n    target_modules: [query, '']\n",
+            "experiment.yaml:7 model.lora.target_modules[1]: must not be empty",
+            id="empty-lora-target-module",
+        ),
+        pytest.param(
+            MINIMAL + "    max_rows: 4\nsplit: {folds: 5}\n",
+            "experiment.yaml:5 data.qc.max_rows: must be at least split.folds (5): every fold needs rows",
+            id="fewer-rows-than-folds",
+        ),
         pytest.param(
             "name: demo\ndata:\n  qc:\n    train: qc.xlsx\n",
             "experiment.yaml:4 data.qc.train: unsupported file type '.xlsx' (use .txt, .jsonl, .csv, .parquet)",
@@ -409,6 +430,20 @@ def test_expand_runs_validates_each_combination(workdir: Path) -> None:
     with pytest.raises(InputError) as caught:
         expand_runs(loaded)
     assert str(caught.value) == f"{path}:8 sweep.model.lora.dropout[1]: must be < 1"
+
+
+def test_a_problem_the_data_shows_is_placed_at_the_setting_of_its_run(workdir: Path) -> None:
+    from relctl_core.spec import setting_error
+
+    loaded = load_spec(write_spec(MINIMAL + "split:\n  folds: 3\nsweep:\n  model.lora.r: [4, 8]\n  split.folds: [2, 5]\n"))
+    runs = expand_runs(loaded)
+    by_name = {run.name: run for run in runs}
+    # Swept, at the value the run takes; else at the file's own line for it.
+    error = setting_error(loaded, by_name["r=4,folds=5"], ("split", "folds"), "too many folds", file="experiment.yaml")
+    assert str(error) == "experiment.yaml:9 sweep.split.folds[1]: too many folds"
+    error = setting_error(loaded, by_name["r=8,folds=2"], ("split", "category_depth"), "no groups", file="experiment.yaml")
+    assert str(error) == "experiment.yaml:5 split.category_depth: no groups"
+    assert (error.file, error.line, error.path) == ("experiment.yaml", 5, "split.category_depth")
 
 
 def test_every_field_has_a_description_in_the_json_schema() -> None:

@@ -6,9 +6,10 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
+from relctl_core.data import category_group, category_levels
 
 from relctl_splitter.audit import audit_split
-from relctl_splitter.folds import assign_folds, category_group, category_levels
+from relctl_splitter.folds import assign_folds
 
 LANGUAGES = ("en", "de", "ja", "pt")
 

@@ -117,22 +117,31 @@ def make_rows() -> Callable[..., list[dict]]:
 
 @pytest.fixture(scope="session")
 def make_job(tiny_backbone: str, toy_files: dict[str, str]) -> Callable[..., object]:
-    """A TrainJob on the toy task (64 steps over 2 epochs) with a fast learning rate; keyword arguments
-    override fields."""
+    """A TrainJob on the toy task (64 steps over 2 epochs) with a fast learning rate. ``train``, ``lora``
+    and ``resources`` override settings of those sections; other keyword arguments override job fields."""
+    from relctl_core.spec import LoraSpec, ResourcesSpec, TrainSpec
+
     from relctl_trainer.job import TrainJob
 
-    def make(output_dir: Path, **overrides: object) -> TrainJob:
-        fields = {
-            "model_path": tiny_backbone,
-            "epochs": 2,
-            "batch_size": 16,
-            "lr": 2e-2,
-            "scheduler": "constant",
-            "warmup_ratio": 0.0,
-            "max_length": 24,
-            **toy_files,
-            "output_dir": str(output_dir),
-        }
-        return TrainJob(**{**fields, **overrides})
+    def make(
+        output_dir: Path,
+        *,
+        train: dict[str, object] | None = None,
+        lora: dict[str, object] | None = None,
+        resources: dict[str, object] | None = None,
+        **fields: object,
+    ) -> TrainJob:
+        toy_training = {"epochs": 2, "batch_size": 16, "lr": 2e-2, "scheduler": "constant", "warmup_ratio": 0.0, "max_length": 24}
+        return TrainJob(
+            **{
+                "model_path": tiny_backbone,
+                "train": TrainSpec(**{**toy_training, **(train or {})}),
+                "lora": LoraSpec(**(lora or {})),
+                "resources": ResourcesSpec(**(resources or {})),
+                **toy_files,
+                "output_dir": str(output_dir),
+                **fields,
+            }
+        )
 
     return make

@@ -21,7 +21,7 @@ def _run_child(job_file: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_child_streams_events_and_ends_with_done(make_job, tmp_path: Path) -> None:
-    job = make_job(tmp_path / "out", max_steps=6)
+    job = make_job(tmp_path / "out", train={"max_steps": 6})
     job_file = tmp_path / "job.json"
     job_file.write_text(job.model_dump_json())
 
@@ -38,12 +38,12 @@ def test_child_streams_events_and_ends_with_done(make_job, tmp_path: Path) -> No
 
 def test_child_reports_a_bad_job_as_an_error_event(tmp_path: Path) -> None:
     job_file = tmp_path / "job.json"
-    job_file.write_text(json.dumps({"model_path": "m", "train_file": "t", "output_dir": "o", "lora_r": 0}))
+    job_file.write_text(json.dumps({"model_path": "m", "train_file": "t", "output_dir": "o", "lora": {"r": 0}}))
 
     completed = _run_child(job_file)
 
     assert completed.returncode == 1
     [event] = [json.loads(line) for line in completed.stdout.splitlines()]
     assert event["event"] == "error" and event["type"] == "InputError"
-    assert "lora_r" in event["message"] and str(job_file) in event["message"]
+    assert "lora.r" in event["message"] and str(job_file) in event["message"]
     assert "Traceback" in completed.stderr

@@ -91,7 +91,7 @@ def test_unknown_target_modules_are_an_input_error(tiny_backbone: str) -> None:
     )
     with pytest.raises(InputError) as raised:
         build_relevance_model(card, lora_r=4, lora_alpha=8, lora_dropout=0.0, placement=CPU)
-    assert raised.value.path == "target_modules"
+    assert raised.value.path == "model.lora.target_modules"
 
 
 @pytest.mark.parametrize("padding_side", ["right", "left"])

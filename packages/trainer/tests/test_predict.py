@@ -18,7 +18,7 @@ def folds(tmp_path_factory: pytest.TempPathFactory, make_job) -> list[Path]:
     output_dirs = []
     for seed in (1, 2):
         output_dir = tmp_path_factory.mktemp(f"fold-{seed}")
-        train(make_job(output_dir, seed=seed, epochs=1, test_file=None), lambda event: None)
+        train(make_job(output_dir, train={"seed": seed, "epochs": 1}, test_file=None), lambda event: None)
         output_dirs.append(output_dir)
     return output_dirs
 

@@ -145,7 +145,7 @@ def test_same_seed_gives_the_same_predictions(run: Run, make_job, tmp_path: Path
     np.testing.assert_allclose(
         _oof_probs(again["oof_file"]), _oof_probs(run.result["oof_file"]), rtol=0, atol=1e-7
     )
-    other = training.train(make_job(tmp_path / "other", seed=7), lambda event: None)
+    other = training.train(make_job(tmp_path / "other", train={"seed": 7}), lambda event: None)
     assert not np.allclose(_oof_probs(other["oof_file"]), _oof_probs(run.result["oof_file"]), atol=1e-4)
 
 
@@ -186,7 +186,7 @@ def test_a_restarted_job_resumes_from_the_last_complete_epoch(run: Run, make_job
 
 
 def test_a_job_killed_mid_epoch_resumes_from_its_last_step_checkpoint(run: Run, make_job, tmp_path: Path) -> None:
-    job = make_job(tmp_path / "crashing", checkpoint_steps=10)
+    job = make_job(tmp_path / "crashing", train={"checkpoint_steps": 10})
 
     def die_at_step_40(event: dict[str, Any]) -> None:
         if event["event"] == "checkpoint" and event["step"] == 40:
@@ -216,14 +216,14 @@ def test_a_job_killed_mid_epoch_resumes_from_its_last_step_checkpoint(run: Run, 
 def test_a_checkpoint_of_another_job_is_not_resumed(make_job, tmp_path: Path) -> None:
     with pytest.raises(Killed):
         training.train(make_job(tmp_path), _die_after_first_checkpoint)
-    with pytest.raises(InputError, match="changed: lr"):
-        training.train(make_job(tmp_path, lr=1e-3), lambda event: None)
+    with pytest.raises(InputError, match=r"changed: train\.lr\)"):
+        training.train(make_job(tmp_path, train={"lr": 1e-3}), lambda event: None)
 
 
 def test_max_steps_and_gradient_accumulation_without_validation(make_job, tmp_path: Path) -> None:
     events: list[dict[str, Any]] = []
     result = training.train(
-        make_job(tmp_path, grad_accum=3, max_steps=5, val_file=None, test_file=None), events.append
+        make_job(tmp_path, train={"grad_accum": 3, "max_steps": 5}, val_file=None, test_file=None), events.append
     )
     assert events[0]["total_steps"] == 5
     assert _steps(events)[-1]["step"] == 5
@@ -243,7 +243,7 @@ def test_a_bad_training_row_names_its_line(make_job, make_rows, tmp_path: Path) 
 
 
 def test_a_decoder_backbone_learns_the_toy_task(make_job, tiny_decoder: str, tmp_path: Path) -> None:
-    captured = _run_capturing_the_model(make_job(tmp_path, model_path=tiny_decoder, lr=2e-2))
+    captured = _run_capturing_the_model(make_job(tmp_path, model_path=tiny_decoder, train={"lr": 2e-2}))
     adapted = {name.split(".lora_A")[0].rsplit(".", 1)[1] for name, p in captured.model.named_parameters() if p.requires_grad and "lora_A" in name}
     assert adapted == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
     steps = _steps(captured.events)
@@ -256,7 +256,7 @@ def test_a_decoder_backbone_learns_the_toy_task(make_job, tiny_decoder: str, tmp
 def test_a_job_can_continue_a_trained_model(run: Run, make_job, tmp_path: Path) -> None:
     """TAPT stage 2 starts from stage 1's adapter and head: with a vanishing learning rate it predicts
     what the model it continues predicted; a fresh model does not."""
-    tiny_steps = {"lr": 1e-12, "max_steps": 1, "test_file": None}
+    tiny_steps = {"train": {"lr": 1e-12, "max_steps": 1}, "test_file": None}
     events: list[dict[str, Any]] = []
     continued = training.train(make_job(tmp_path / "continued", init_from=run.result["adapter_dir"], **tiny_steps), events.append)
     assert events[0]["initialised_from"] == run.result["adapter_dir"]
@@ -265,7 +265,7 @@ def test_a_job_can_continue_a_trained_model(run: Run, make_job, tmp_path: Path) 
     assert not np.allclose(_oof_probs(fresh["oof_file"]), _oof_probs(run.result["oof_file"]), atol=1e-2)
 
     with pytest.raises(InputError, match="does not fit"):
-        training.train(make_job(tmp_path / "other-rank", init_from=run.result["adapter_dir"], lora_r=3, **tiny_steps), lambda event: None)
+        training.train(make_job(tmp_path / "other-rank", init_from=run.result["adapter_dir"], lora={"r": 3}, **tiny_steps), lambda event: None)
 
 
 @pytest.mark.parametrize("asked_at", [1, STEPS_PER_EPOCH], ids=["mid-epoch", "epoch-end"])

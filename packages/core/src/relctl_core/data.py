@@ -24,6 +24,7 @@ SUFFIXES = (".jsonl", ".txt", ".csv", ".parquet")
 
 _LANGUAGE_CODE = re.compile(r"[A-Za-z-]{2,8}")
 _WHITESPACE_RUN = re.compile(r"\s+")
+_LEVEL_SEPARATOR = re.compile(r",(?! )")
 _CSV_LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
 _HASH_FORMAT = b"relctl-examples/1\n"
 _JSON_TYPE_NAMES: dict[type, str] = {
@@ -154,6 +155,35 @@ def sample_examples(examples: Sequence[Example], max_rows: int, seed: int) -> li
         ),
     )
     return [examples[index] for index in sorted(ranked[:max_rows])]
+
+
+def category_levels(category_path: str) -> list[str]:
+    """The levels of a category path; levels are separated by a comma that is not followed by a space.
+
+    >>> category_levels("automobiles, parts & accessories,exterior parts,locks & hardware")
+    ['automobiles, parts & accessories', 'exterior parts', 'locks & hardware']
+    """
+    return _LEVEL_SEPARATOR.split(category_path)
+
+
+def category_group(category_path: str, depth: int) -> str:
+    """The first ``depth`` levels of a category path, joined back with ","; shorter paths are kept whole."""
+    if depth < 1:
+        raise ValueError(f"category depth must be >= 1, got {depth}")
+    return ",".join(category_levels(category_path)[:depth])
+
+
+def split_units(examples: Sequence[Example], task: str, strategy: str, category_depth: int) -> tuple[int, str]:
+    """How many units a split of these rows deals out to folds, and what they are; each fold needs one.
+
+    Category-aware splits keep every query (QI) or every category group (QC) in one fold; random and
+    stratified K-fold deal out rows.
+    """
+    if strategy != "category-aware":
+        return len(examples), "rows"
+    if task == "QI":
+        return len({example.query for example in examples}), "distinct queries"
+    return len({category_group(example.target, category_depth) for example in examples}), "category groups"
 
 
 def dataset_hash(examples: Iterable[Example]) -> str:

@@ -61,7 +61,7 @@ class StageContext:
     experiment_id: int
     run_id: int | None
     kind: str
-    config: dict[str, Any]
+    config: dict[str, Any]  # as planned (the routing key gpu left out): read it through stages.PAYLOADS[kind]
     deps: list[tuple[str, dict[str, Any], dict[str, Any]]]  # (kind, config, output) of each dependency
     work_dir: Path
     attempt: int = 1  # the claim this context holds: writes are fenced by it
@@ -443,6 +443,8 @@ def _begin(settings: Settings, stage_id: int, *, version: str, task_id: str | No
             if dep.status != DONE:
                 return stage.status  # not ready: advance() will send it again
             deps.append((dep.kind, dict(dep.config), dict(dep.output or {})))
+        # The gpu key only routes the stage's message; the planned config is the stage's identity.
+        config = {k: v for k, v in config.items() if k != "gpu"}
         cache_key = stage_cache_key(kind, config, [d[2].get("hash") for d in deps], version)
         # From here to the claim, one stage of this cache key at a time: two twins delivered at once
         # must not both find the other idle and both compute.
@@ -497,12 +499,19 @@ def _begin(settings: Settings, stage_id: int, *, version: str, task_id: str | No
     return StageContext(settings, stage_id, experiment_id, run_id, kind, config, deps, work_dir, attempt=attempt)
 
 
-# Stage config keys that say where and how long a stage runs, not what it computes.
-PLACEMENT_KEYS = ("gpu", "time_limit")
+# Settings that say where and how long a stage runs, not what it computes: (section, key) of the
+# stage's config, None for a top-level key. They stay out of the cache key, so that adding a time
+# limit to a spec does not compute its finished stages again.
+PLACEMENT_KEYS = ((None, "gpu"), ("train", "time_limit"))
 
 
 def stage_cache_key(kind: str, config: dict[str, Any], input_hashes: list[Any], version: str) -> str:
-    cache_config = {k: v for k, v in config.items() if k not in PLACEMENT_KEYS}
+    cache_config = dict(config)
+    for section, key in PLACEMENT_KEYS:
+        if section is None:
+            cache_config.pop(key, None)
+        elif isinstance(cache_config.get(section), dict):
+            cache_config[section] = {k: v for k, v in cache_config[section].items() if k != key}
     return stable_hash({"kind": kind, "config": cache_config, "inputs": input_hashes, "version": version})
 
 

@@ -238,8 +238,10 @@ class LoraSpec(_Section):
     r: int = Field(8, gt=0, description="Rank of the update matrices.")
     alpha: int = Field(16, gt=0, description="Scaling numerator (the update is scaled by alpha / r).")
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the adapter's input.")
-    target_modules: list[str] | None = Field(
-        None, description="Module names to adapt; none for the family's attention and MLP projections."
+    target_modules: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None,
+        min_length=1,
+        description="Module names to adapt (at least one); none for the family's attention and MLP projections.",
     )
 
 
@@ -324,7 +326,9 @@ class TrainSpec(_Section):
     scheduler: Literal["linear", "constant"] = Field(
         "linear", description="Learning-rate schedule after warm-up."
     )
-    warmup_ratio: float = Field(0.1, ge=0, le=1, description="Share of the steps spent warming up.")
+    warmup_ratio: float = Field(
+        0.1, ge=0, lt=1, description="Share of the steps spent warming up to the peak rate, below 1."
+    )
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     max_length: int = Field(64, ge=8, le=4096, description="Tokens per input; longer inputs are truncated.")
     precision: Literal["auto", "fp32", "bf16"] = Field(
@@ -349,6 +353,11 @@ class TrainSpec(_Section):
         description="Wall-clock limit of one attempt of each training, in seconds or as 90m, 2h, 1h30m: past "
         "it the training checkpoints and fails clearly (relctl retry resumes it). None: no limit.",
     )
+
+
+# What resources.launcher and resources.zero_stage mean while unset.
+DEFAULT_LAUNCHER = "torchrun"
+DEFAULT_ZERO_STAGE = 2
 
 
 class ResourcesSpec(_Section):
@@ -465,8 +474,14 @@ class ExperimentSpec(_Section):
     @model_validator(mode="after")
     def check_data_for_tasks(self) -> ExperimentSpec:
         for task in self.tasks:
-            if getattr(self.data, task) is None:
+            data = getattr(self.data, task)
+            if data is None:
                 raise _rule_error(("data", task), f"required for task {task}")
+            # The split puts every fold's rows apart: fewer rows than folds cannot be split.
+            if data.max_rows is not None and data.max_rows < self.split.folds:
+                raise _rule_error(
+                    ("data", task, "max_rows"), f"must be at least split.folds ({self.split.folds}): every fold needs rows"
+                )
         tapt = self.train.tapt
         if tapt is not None:
             if tapt.aux_task in self.tasks:
@@ -492,6 +507,8 @@ class RunSpec:
     name: str
     overrides: dict[str, Any]
     spec: ExperimentSpec
+    # Which value of each sweep key's list the run takes, to place a problem of the run at its line.
+    sweep_indexes: dict[str, int] = field(default_factory=dict)
 
 
 def load_spec(path: str | Path) -> LoadedSpec:
@@ -516,6 +533,15 @@ def expand_runs(loaded: LoadedSpec) -> list[RunSpec]:
     """
     document = _parse(loaded.text, str(loaded.path))
     return _expand(document, loaded.spec, str(loaded.path), loaded.path.parent)
+
+
+def setting_error(loaded: LoadedSpec, run: RunSpec, path: tuple[str, ...], message: str, *, file: str | None = None) -> InputError:
+    """Bad input about one setting of a run that only its data shows (checked after the spec): located
+    like a spec error, at the sweep value that sets the setting for this run, else at the file's line
+    for it (or for its section). ``file`` names the spec as the user did (default: its absolute path)."""
+    name = file or str(loaded.path)
+    located, _ = _sweep_problem(_Problem(path, message), run.sweep_indexes, _parse(loaded.text, name))
+    return InputError(located.message, file=name, line=located.line, path=located.path or None)
 
 
 def resolved_dict(spec: ExperimentSpec) -> dict[str, Any]:
@@ -840,7 +866,7 @@ def _expand(document: _Document, spec: ExperimentSpec, file: str, base_dir: Path
         settings = run_spec.model_dump(mode="json")
         overrides = {key: _value_at(settings, key) for key in indexes}
         name = ",".join(f"{short[key]}={_format_value(value)}" for key, value in overrides.items())
-        return RunSpec(name, overrides, run_spec)
+        return RunSpec(name, overrides, run_spec, dict(indexes))
 
     # Each value on its own first, so that a problem is pinned to the one value that causes it.
     for key in keys:

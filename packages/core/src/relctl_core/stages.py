@@ -8,10 +8,35 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relctl_core import names
+from relctl_core.payloads import (
+    BASELINES,
+    STAGE_TWO_ONLY,
+    TASK_CODES,
+    BaselinePayload,
+    DataFile,
+    EvaluatePayload,
+    IngestPayload,
+    Payload,
+    PretrainPayload,
+    RunSettings,
+    SplitPayload,
+    StageOne,
+    StageOneTrain,
+    TrainPayload,
+    TranslatePayload,
+)
 
 INGEST, TRANSLATE, SPLIT, PRETRAIN, TRAIN, BASELINE, EVALUATE = "ingest", "translate", "split", "pretrain", "train", "baseline", "evaluate"
-BASELINES = ("all-relevant", "lexical")
-TASK_CODES = {"qc": "QC", "qi": "QI", "both": "BOTH"}
+# What each kind of stage's config holds: the planner renders it, the stage's service reads it back.
+PAYLOADS: dict[str, type[Payload]] = {
+    INGEST: IngestPayload,
+    TRANSLATE: TranslatePayload,
+    SPLIT: SplitPayload,
+    PRETRAIN: PretrainPayload,
+    TRAIN: TrainPayload,
+    BASELINE: BaselinePayload,
+    EVALUATE: EvaluatePayload,
+}
 
 
 def stable_hash(value: Any) -> str:
@@ -85,24 +110,23 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
             inputs += [ingest] + ([translate] if translate else []) + [split]
             data_of[TASK_CODES[task_name]] = (ingest, split)
         task = TASK_CODES[spec.task]
-        run_config = {
-            "task": task,
-            "mode": translation.mode,
-            "model": _settings(spec.model, "private_layers"),
-            "train": spec.train.model_dump(mode="json", exclude={"time_limit"}),
-            "resources": _settings(spec.resources, "launcher", "zero_stage"),
-        }
-        if spec.task == "both":
-            run_config["tasks"] = list(data_of)
+        run_settings = RunSettings(
+            task=task,
+            mode=translation.mode,
+            model=spec.model,
+            train=spec.train,
+            resources=spec.resources,
+            tasks=list(data_of) if spec.task == "both" else None,
+        )
         run_index = len(plan.runs)
-        plan.runs.append(PlannedRun(run_spec.name, "model", task, {"overrides": run_spec.overrides, **run_config}))
-        pretrains = _pretrain_stages(plan, spec, run_config, folds, list(data_of.get(task, ())), data_files)
+        plan.runs.append(PlannedRun(run_spec.name, "model", task, {"overrides": run_spec.overrides, **run_settings.config()}))
+        pretrains = _pretrain_stages(plan, spec, run_settings, folds, list(data_of.get(task, ())), data_files)
         trains = [
             plan.add(
                 PlannedStage(
                     TRAIN,
                     f"train {run_spec.name} fold {fold}",
-                    {**run_config, "fold": fold, **_time_limit(spec)},
+                    TrainPayload(**dict(run_settings), fold=fold).config(),
                     inputs + ([pretrains[fold]] if pretrains else []),
                     run=run_index,
                     gpu=spec.resources.gpu,
@@ -113,7 +137,8 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
         combine = spec.ensemble.method
         for scored in data_of:  # a model for both tasks is scored on each, as its own task's runs are
             label = f"evaluate {run_spec.name}" + (f" {scored}" if len(data_of) > 1 else "")
-            plan.add(PlannedStage(EVALUATE, label, {"task": scored, "folds": folds, "combine": combine}, trains, run=run_index))
+            evaluate = EvaluatePayload(task=scored, folds=folds, combine=combine).config()
+            plan.add(PlannedStage(EVALUATE, label, evaluate, trains, run=run_index))
 
         for scored, (ingest, split) in data_of.items():
             if not spec.baselines or (scored, ingest, split) in baseline_keys:
@@ -131,76 +156,55 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
                         PlannedStage(
                             BASELINE,
                             f"baseline {baseline} {scored} fold {fold}",
-                            {"task": scored, "baseline": baseline, "fold": fold, "seed": spec.split.seed},
+                            BaselinePayload(task=scored, baseline=baseline, fold=fold, seed=spec.split.seed).config(),
                             [ingest, split],
                             run=run_index,
                         )
                     )
                     for fold in folds
                 ]
-                plan.add(
-                    PlannedStage(EVALUATE, f"evaluate {run_name}", {"task": scored, "folds": folds, "combine": combine}, fold_stages, run=run_index)
-                )
+                evaluate = EvaluatePayload(task=scored, folds=folds, combine=combine).config()
+                plan.add(PlannedStage(EVALUATE, f"evaluate {run_name}", evaluate, fold_stages, run=run_index))
     return plan
 
 
 def _split_stage(plan: Plan, spec: Any, task: str, ingest: str) -> str:
-    split_cfg = spec.split.model_dump(mode="json")
-    return plan.add(
-        PlannedStage(
-            SPLIT,
-            f"split {task} ({spec.split.strategy}, {spec.split.folds} folds)",
-            {"task": task, **{k: split_cfg[k] for k in ("strategy", "folds", "category_depth", "seed")}},
-            [ingest],
-        )
-    )
+    split = spec.split
+    config = SplitPayload(
+        task=task, strategy=split.strategy, folds=split.folds, category_depth=split.category_depth, seed=split.seed
+    ).config()
+    return plan.add(PlannedStage(SPLIT, f"split {task} ({split.strategy}, {split.folds} folds)", config, [ingest]))
 
 
 def _data_stages(plan: Plan, spec: Any, task_name: str, data_files: dict[str, dict[str, Any]]) -> tuple[str, str | None]:
     """The ingest stage of one task's data, and its translate stage when the experiment translates."""
     task = TASK_CODES[task_name]
     data = getattr(spec.data, task_name)
-    ingest = plan.add(
-        PlannedStage(
-            INGEST,
-            f"ingest {task}",
-            {
-                "task": task,
-                "train": data_files[str(data.train)],
-                "test": data_files[str(data.test)] if data.test else None,
-                "cleaning": spec.cleaning.model_dump(mode="json"),
-                "max_rows": data.max_rows,
-                "sample_seed": spec.split.seed,
-            },
-            [],
-        )
-    )
+    ingest_config = IngestPayload(
+        task=task,
+        train=DataFile(**data_files[str(data.train)]),
+        test=DataFile(**data_files[str(data.test)]) if data.test else None,
+        cleaning=spec.cleaning,
+        max_rows=data.max_rows,
+        sample_seed=spec.split.seed,
+    ).config()
+    ingest = plan.add(PlannedStage(INGEST, f"ingest {task}", ingest_config, []))
     translation = spec.translation
     if not translation.enabled:
         return ingest, None
-    translate = plan.add(
-        PlannedStage(
-            TRANSLATE,
-            f"translate {task} ({translation.backend})",
-            {
-                "task": task,
-                "backend": translation.backend,
-                "model": translation.model,
-                "file": data_files[str(translation.path)] if translation.path else None,
-                "batch_size": translation.batch_size,
-            },
-            [ingest],
-        )
-    )
+    translate_config = TranslatePayload(
+        task=task,
+        backend=translation.backend,
+        model=translation.model,
+        file=DataFile(**data_files[str(translation.path)]) if translation.path else None,
+        batch_size=translation.batch_size,
+    ).config()
+    translate = plan.add(PlannedStage(TRANSLATE, f"translate {task} ({translation.backend})", translate_config, [ingest]))
     return ingest, translate
 
 
-# Settings of train that stage 2 alone uses: runs that differ only in these share their stage 1.
-_STAGE_TWO_ONLY = ("epochs", "lr", "max_steps", "tapt")
-
-
 def _pretrain_stages(
-    plan: Plan, spec: Any, run_config: dict[str, Any], folds: list[int], target: list[str], data_files: dict[str, dict[str, Any]]
+    plan: Plan, spec: Any, run: RunSettings, folds: list[int], target: list[str], data_files: dict[str, dict[str, Any]]
 ) -> dict[int, str]:
     """TAPT stage 1 per fold: the auxiliary task's rows, less those whose query is in the target fold's
     validation rows (so that stage 1 never sees a validation query), train the adapter and head."""
@@ -208,46 +212,26 @@ def _pretrain_stages(
     if tapt is None:
         return {}
     aux_ingest, aux_translate = _data_stages(plan, spec, tapt.aux_task, data_files)
-    train = {k: v for k, v in run_config["train"].items() if k not in _STAGE_TWO_ONLY}
-    stage_one = {"aux_task": TASK_CODES[tapt.aux_task], "epochs": tapt.epochs, "lr": tapt.lr or spec.train.lr, "max_rows": tapt.max_rows}
+    train = StageOneTrain(**{name: value for name, value in spec.train if name not in STAGE_TWO_ONLY})
+    stage_one = StageOne(aux_task=TASK_CODES[tapt.aux_task], epochs=tapt.epochs, lr=tapt.lr or spec.train.lr, max_rows=tapt.max_rows)
     return {
         fold: plan.add(
             PlannedStage(
                 PRETRAIN,
-                f"pretrain {stage_one['aux_task']} for {run_config['task']} fold {fold}",
-                {
-                    "task": run_config["task"],
-                    "mode": run_config["mode"],
-                    "model": run_config["model"],
-                    "train": train,
-                    "resources": run_config["resources"],
-                    "tapt": stage_one,
-                    "fold": fold,
-                    "seed": spec.split.seed,
-                    **_time_limit(spec),
-                },
+                f"pretrain {stage_one.aux_task} for {run.task} fold {fold}",
+                PretrainPayload(
+                    task=run.task,
+                    mode=run.mode,
+                    model=run.model,
+                    train=train,
+                    resources=run.resources,
+                    tapt=stage_one,
+                    fold=fold,
+                    seed=spec.split.seed,
+                ).config(),
                 [*target, aux_ingest] + ([aux_translate] if aux_translate else []),
                 gpu=spec.resources.gpu,
             )
         )
         for fold in folds
     }
-
-
-def _time_limit(spec: Any) -> dict[str, Any]:
-    """A training's time limit says how long it may run, not what it computes: it stays out of the
-    train settings (and so out of the cache key, see pipeline.PLACEMENT_KEYS), and out of the config
-    altogether while unset."""
-    limit = spec.train.time_limit
-    return {} if limit is None else {"time_limit": limit}
-
-
-def _settings(section: Any, *later: str) -> dict[str, Any]:
-    """A spec section's settings for the stages' configs. Settings added in ``later`` versions are left
-    out while unset, so that the stages of runs that do not use them keep their keys (and cached
-    results) from before the settings existed."""
-    config = section.model_dump(mode="json")
-    for name in later:
-        if config[name] is None:
-            del config[name]
-    return config

@@ -18,28 +18,29 @@ from relctl_core.data import (
     write_examples,
 )
 from relctl_core.db import Dataset, session_scope
+from relctl_core.payloads import IngestPayload
 from relctl_core.pipeline import StageContext, execute_stage
 from relctl_core.stages import stable_hash
 
 
 def ingest_dataset(ctx: StageContext) -> dict[str, Any]:
-    cfg = ctx.config
-    task = cfg["task"]
-    train_path = cfg["train"]["path"]
+    payload = IngestPayload.model_validate(ctx.config)
+    task, cleaning = payload.task, payload.cleaning.model_dump()
+    train_path = payload.train.path
     train = load_examples(train_path, task, require_label=True)
-    train, report = clean_examples(train, source=train_path, **cfg["cleaning"])
-    if cfg.get("max_rows"):
-        train = sample_examples(train, cfg["max_rows"], cfg["sample_seed"])
+    train, report = clean_examples(train, source=train_path, **cleaning)
+    if payload.max_rows:
+        train = sample_examples(train, payload.max_rows, payload.sample_seed)
     train_file = ctx.work_dir / "train.jsonl"
     write_examples(train_file, train)
     artifacts = {"train": ctx.relative(train_file)}
     train_hash = dataset_hash(train)
     test_hash = None
     test_rows = 0
-    if cfg.get("test"):
-        test_path = cfg["test"]["path"]
+    if payload.test:
+        test_path = payload.test.path
         test = load_examples(test_path, task, require_label=False)
-        test, _ = clean_examples(test, source=test_path, **{**cfg["cleaning"], "drop_empty": False})
+        test, _ = clean_examples(test, source=test_path, **{**cleaning, "drop_empty": False})
         test_file = ctx.work_dir / "test.jsonl"
         write_examples(test_file, test)
         artifacts["test"] = ctx.relative(test_file)
@@ -54,7 +55,7 @@ def ingest_dataset(ctx: StageContext) -> dict[str, Any]:
                     task=task,
                     rows=len(train),
                     summary=summary,
-                    sources={"train": cfg["train"], "test": cfg.get("test")},
+                    sources={"train": payload.train.model_dump(), "test": payload.test.model_dump() if payload.test else None},
                     artifact_path=artifacts["train"],
                 )
             )

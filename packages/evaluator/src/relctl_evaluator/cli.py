@@ -8,6 +8,7 @@ import click
 from relctl_core import names
 from relctl_core.db import DONE, PENDING, Experiment, Metric, Run, Stage, session_scope
 from relctl_core.errors import InputError, RelctlError
+from relctl_core.payloads import EvaluatePayload
 from relctl_core.pipeline import execute_stage
 from relctl_core.settings import Settings, load_settings
 from sqlalchemy import select
@@ -93,7 +94,7 @@ def _write_ensemble(settings: Settings, run_ids: list[int], method: str, name: s
                 raise InputError(f"runs {first} and {run_id} were split differently (other data or split settings): their folds hold other rows")
         task = tasks.pop()
         run_name = name or "ensemble:" + "+".join(str(r) for r in run_ids)
-        config = {"task": task, "folds": fold_sets[first], "combine": method, "members": members}
+        config = EvaluatePayload(task=task, folds=fold_sets[first], combine=method, members=members).config()
         experiment = Experiment(name=run_name[:100], status=PENDING, spec_path="", spec_text="", spec={"ensemble": config})
         session.add(experiment)
         session.flush()

@@ -12,6 +12,7 @@ from celery import shared_task
 from relctl_core import names
 from relctl_core.errors import InputError
 from relctl_core.folds import load_fold, read_predictions, write_prediction_rows, write_predictions
+from relctl_core.payloads import BaselinePayload, EvaluatePayload
 from relctl_core.pipeline import StageContext, execute_stage
 from relctl_core.stages import stable_hash
 
@@ -21,22 +22,20 @@ from relctl_evaluator.metrics import score_out_of_fold
 
 
 def fit_baseline(ctx: StageContext) -> dict[str, Any]:
-    cfg = ctx.config
-    data = load_fold(ctx, cfg["fold"])
-    if cfg["baseline"] == "lexical":
-        model = LexicalBaseline(seed=cfg.get("seed", 0)).fit(
+    payload = BaselinePayload.model_validate(ctx.config)
+    data = load_fold(ctx, payload.fold, payload.task)
+    if payload.baseline == "lexical":
+        model = LexicalBaseline(seed=payload.seed).fit(
             [e.query for e in data.train], [e.target for e in data.train], [int(e.label or 0) for e in data.train]
         )
         val_probs = model.predict_proba([e.query for e in data.val], [e.target for e in data.val])
         test_probs = model.predict_proba([e.query for e in data.test], [e.target for e in data.test]) if data.test else []
-    elif cfg["baseline"] == "all-relevant":
-        val_probs, test_probs = all_relevant_proba(len(data.val)), all_relevant_proba(len(data.test))
     else:
-        raise ValueError(f"unknown baseline {cfg['baseline']!r}")
-    return _fold_output(ctx, data.val, val_probs, data.test, test_probs)
+        val_probs, test_probs = all_relevant_proba(len(data.val)), all_relevant_proba(len(data.test))
+    return _fold_output(ctx, payload.fold, data.val, val_probs, data.test, test_probs)
 
 
-def _fold_output(ctx: StageContext, val: list[Any], val_probs: Any, test: list[Any], test_probs: Any) -> dict[str, Any]:
+def _fold_output(ctx: StageContext, fold: int, val: list[Any], val_probs: Any, test: list[Any], test_probs: Any) -> dict[str, Any]:
     oof_file = ctx.work_dir / "oof.jsonl"
     write_predictions(oof_file, val, val_probs, with_label=True)
     artifacts = {"oof": ctx.relative(oof_file)}
@@ -45,7 +44,7 @@ def _fold_output(ctx: StageContext, val: list[Any], val_probs: Any, test: list[A
         write_predictions(test_file, test, test_probs, with_label=False)
         artifacts["test"] = ctx.relative(test_file)
     digest = hashlib.sha256(b"".join(ctx.path(p).read_bytes() for p in artifacts.values())).hexdigest()
-    return {"hash": digest, "artifacts": artifacts, "fold": ctx.config["fold"]}
+    return {"hash": digest, "artifacts": artifacts, "fold": fold}
 
 
 def evaluate_run(ctx: StageContext) -> dict[str, Any]:
@@ -55,16 +54,16 @@ def evaluate_run(ctx: StageContext) -> dict[str, Any]:
     dependencies are their fold stages, member by member."""
     # In dependency order: an ensemble's are its members' fold stages, member by member, whatever their kind.
     fold_outputs = [output for kind, _config, output in ctx.deps if kind in ("train", "baseline")]
-    members = ctx.config.get("members")
+    payload = EvaluatePayload.model_validate(ctx.config)
+    members = payload.members
     if members:
-        sizes = [len(member["folds"]) for member in members]
+        sizes = [len(member.folds) for member in members]
         starts = np.cumsum([0, *sizes])
         per_member = [fold_outputs[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
-        names_of = [f"run {member['run']}" for member in members]
+        names_of = [f"run {member.run}" for member in members]
     else:
         per_member, names_of = [fold_outputs], ["the run"]
-    method = ctx.config.get("combine", "mean")
-    task = ctx.config["task"]
+    method, task = payload.combine, payload.task
 
     def artifact(output: dict[str, Any], kind: str) -> str | None:
         """A fold output's predictions of this task: a model for both tasks keeps each task's apart."""

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from relctl_core.data import category_group
 
-from relctl_splitter.folds import TASKS, category_group
+from relctl_splitter.folds import TASKS
 
 
 def audit_split(

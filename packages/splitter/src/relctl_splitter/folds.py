@@ -26,10 +26,10 @@ Category-aware splits follow the method in ARCHITECTURE.md:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from relctl_core.data import category_group
 
 TASKS = ("QC", "QI")
 STRATEGIES = ("category-aware", "random", "stratified")
@@ -50,25 +50,6 @@ ANNEALING_STEPS_PER_GROUP = 500
 ANNEALING_START = 3.0
 ANNEALING_END = 0.05
 ANNEALING_CHUNK = 65_536
-
-_LEVEL_SEPARATOR = re.compile(r",(?! )")
-
-
-def category_levels(category_path: str) -> list[str]:
-    """The levels of a category path; levels are separated by a comma that is not followed by a space.
-
-    >>> category_levels("automobiles, parts & accessories,exterior parts,locks & hardware")
-    ['automobiles, parts & accessories', 'exterior parts', 'locks & hardware']
-    """
-    return _LEVEL_SEPARATOR.split(category_path)
-
-
-def category_group(category_path: str, depth: int) -> str:
-    """The first ``depth`` levels of a category path, joined back with ","; shorter paths are kept whole."""
-    if depth < 1:
-        raise ValueError(f"category depth must be >= 1, got {depth}")
-    return ",".join(category_levels(category_path)[:depth])
-
 
 def assign_folds(
     *,

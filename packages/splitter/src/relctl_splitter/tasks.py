@@ -7,6 +7,7 @@ from typing import Any
 from celery import shared_task
 from relctl_core import names
 from relctl_core.data import read_examples
+from relctl_core.payloads import SplitPayload
 from relctl_core.pipeline import StageContext, execute_stage, write_json
 from relctl_core.stages import stable_hash
 
@@ -16,7 +17,7 @@ from relctl_splitter.folds import assign_folds
 
 
 def split_dataset(ctx: StageContext) -> dict[str, Any]:
-    cfg = ctx.config
+    split = SplitPayload.model_validate(ctx.config)
     examples = read_examples(ctx.path(ctx.input("ingest")["artifacts"]["train"]))
     columns = {
         "queries": [e.query for e in examples],
@@ -25,9 +26,9 @@ def split_dataset(ctx: StageContext) -> dict[str, Any]:
         "languages": [e.language for e in examples],
     }
     folds = assign_folds(
-        task=cfg["task"], strategy=cfg["strategy"], n_folds=cfg["folds"], category_depth=cfg["category_depth"], seed=cfg["seed"], **columns
+        task=split.task, strategy=split.strategy, n_folds=split.folds, category_depth=split.category_depth, seed=split.seed, **columns
     )
-    audit = audit_split(task=cfg["task"], folds=folds, category_depth=cfg["category_depth"], **columns)
+    audit = audit_split(task=split.task, folds=folds, category_depth=split.category_depth, **columns)
     fold_of_row = {e.id: int(f) for e, f in zip(examples, folds, strict=True)}
     folds_file = ctx.work_dir / "folds.json"
     write_json(folds_file, fold_of_row)
@@ -42,7 +43,7 @@ def split_dataset(ctx: StageContext) -> dict[str, Any]:
         if fold.get("group_leakage") is not None:
             metrics.append({"name": "split.group_leakage", "fold": fold["fold"], "value": fold["group_leakage"]})
     ctx.log(
-        f"{cfg['strategy']} split into {cfg['folds']} folds: sizes {[f['rows'] for f in audit['folds']]}, "
+        f"{split.strategy} split into {split.folds} folds: sizes {[f['rows'] for f in audit['folds']]}, "
         f"query leakage {audit['query_leakage']:.3f}, group leakage {audit.get('group_leakage')}"
     )
     return {

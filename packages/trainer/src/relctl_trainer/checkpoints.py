@@ -137,9 +137,7 @@ def restore_checkpoint(
     state = json.loads((latest / STATE_FILE).read_text(encoding="utf-8"))
     saved_key = state["run_key"]
     if saved_key != run_key:
-        changed = sorted(
-            name for name in saved_key.keys() | run_key.keys() if saved_key.get(name) != run_key.get(name)
-        )
+        changed = sorted(_changed_settings(saved_key, run_key))
         raise InputError(
             f"checkpoint was written by a different job (changed: {', '.join(changed)}); "
             "remove it or use another output_dir",
@@ -161,6 +159,18 @@ def restore_checkpoint(
     scheduler.load_state_dict(torch.load(latest / SCHEDULER_FILE, weights_only=True))
     _set_rng_state(torch.load(latest / RNG_FILE, weights_only=True))
     return Progress(epoch=state["epoch"], global_step=state["global_step"], epoch_step=state["epoch_step"])
+
+
+def _changed_settings(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted names of the settings two run keys disagree on (``train.lr``), nested sections included."""
+    changed = []
+    for name in saved.keys() | current.keys():
+        old, new = saved.get(name), current.get(name)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed += _changed_settings(old, new, f"{prefix}{name}.")
+        elif old != new:
+            changed.append(prefix + name)
+    return changed
 
 
 def _rng_state() -> dict[str, Any]:

@@ -8,57 +8,52 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from relctl_core.errors import InputError
+from relctl_core.payloads import spec_field
+from relctl_core.spec import (
+    DEFAULT_LAUNCHER,
+    DEFAULT_ZERO_STAGE,
+    LoraSpec,
+    ModelSpec,
+    ResourcesSpec,
+    TrainSpec,
+)
 
 
 class TrainJob(BaseModel):
     """One LoRA fine-tuning run of a sequence-pair relevance classifier.
 
+    Its settings are the experiment spec's own sections and fields, so that a setting the spec accepts
+    is one the trainer accepts: each bound is declared once, in relctl_core.spec.
+
     Fields by group:
 
-    - backbone: ``model_path``, ``pooling``, ``init_from``, ``tasks``, ``private_layers``
-    - LoRA: ``lora_r``, ``lora_alpha``, ``lora_dropout``, ``target_modules``, ``train_embeddings``
-    - optimisation: ``epochs``, ``lr``, ``batch_size``, ``grad_accum``, ``scheduler``, ``warmup_ratio``,
-      ``weight_decay``, ``max_steps``, ``precision``, ``seed``
-    - resuming: ``checkpoint_steps``
-    - ranks: ``processes``, ``launcher``, ``zero_stage``
-    - data: ``max_length``, ``train_file``, ``val_file``, ``test_file``
+    - backbone: ``model_path``, ``pooling``, ``train_embeddings``, ``init_from``, ``tasks``, ``private_layers``
+    - ``lora``: the spec's model.lora
+    - ``train``: the spec's train section: length, optimisation, inputs and numerics, checkpoints
+    - ``resources``: the spec's resources: how many data-parallel ranks, and what starts them
+    - data: ``train_file``, ``val_file``, ``test_file``
     - results: ``output_dir``
     """
 
     model_config = ConfigDict(extra="forbid")
 
     model_path: str = Field(description="Hugging Face model folder (or hub id) of the backbone.")
-    pooling: Literal["auto", "cls", "mean", "last"] = Field(
-        "auto", description="How token states become one vector; auto: mean for encoders, last for decoders."
+    pooling: Literal["auto", "cls", "mean", "last"] = spec_field(ModelSpec, "pooling")
+    train_embeddings: bool = spec_field(ModelSpec, "train_embeddings")
+    lora: LoraSpec = Field(default_factory=LoraSpec, description="The LoRA adapter (model.lora).")
+    train: TrainSpec = Field(
+        default_factory=TrainSpec,
+        description="Optimisation (train); its tapt is unset, since each TAPT stage is a job of its own.",
     )
-    lora_r: int = Field(8, gt=0, description="LoRA rank.")
-    lora_alpha: int = Field(16, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
-    lora_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
-    target_modules: list[str] | None = Field(
-        None, min_length=1, description="Modules that get LoRA adapters; None: the attention projections."
+    resources: ResourcesSpec = Field(
+        default_factory=ResourcesSpec, description="Data-parallel ranks, one per GPU (resources); see launch.py."
     )
-    train_embeddings: bool = Field(False, description="Also train the input word embeddings in full.")
-    epochs: int = Field(2, gt=0, description="Passes over the training rows.")
-    lr: float = Field(1e-4, gt=0.0, description="Peak learning rate of AdamW.")
-    batch_size: int = Field(32, gt=0, description="Rows per forward pass.")
-    grad_accum: int = Field(1, gt=0, description="Forward passes per optimizer step.")
-    scheduler: Literal["linear", "constant"] = Field(
-        "linear", description="Learning rate after warmup: linear decay to zero, or constant."
-    )
-    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="Share of the steps spent warming up.")
-    weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay on matrices (not biases).")
-    max_length: int = Field(64, ge=4, description="Tokens per (query, target) pair after truncation.")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 autocast on a CUDA GPU that supports it, fp32 otherwise."
-    )
-    seed: int = Field(42, description="Seeds weight init, dropout and the data order.")
     train_file: str = Field(description="JSON lines: id, language, query_text, target_text, label.")
     val_file: str | None = Field(
         None, description="Labelled rows scored every epoch; give out-of-fold probs."
     )
     test_file: str | None = Field(None, description="Unlabelled rows scored once by the final model.")
     output_dir: str = Field(description="Where model/, oof.jsonl, test.jsonl and checkpoints/ go.")
-    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
     tasks: list[str] | None = Field(
         None, min_length=2, description="One head per task, in this order; every row names its task (task: both)."
     )
@@ -70,23 +65,33 @@ class TrainJob(BaseModel):
     init_from: str | None = Field(
         None, description="A trained model folder whose adapter and head this training starts from (TAPT stage 2)."
     )
-    processes: int = Field(
-        1, ge=1, description="Data-parallel ranks, one per GPU; over 1, a launcher starts them (see launch.py)."
-    )
-    launcher: Literal["torchrun", "deepspeed"] = Field(
-        "torchrun", description="What starts the ranks of a job with processes > 1."
-    )
-    zero_stage: Literal[2, 3] = Field(2, description="DeepSpeed ZeRO stage (launcher deepspeed).")
-    checkpoint_steps: int | None = Field(
-        None, gt=0, description="Also checkpoint every this many optimizer steps; None: at epoch ends only."
-    )
-
 
     @model_validator(mode="after")
     def check_private_layers_need_tasks(self) -> TrainJob:
         if self.private_layers and not self.tasks:
             raise ValueError("private_layers needs tasks: layers are private to a task")
         return self
+
+    @model_validator(mode="after")
+    def check_one_stage(self) -> TrainJob:
+        if self.train.tapt is not None:
+            raise ValueError("train.tapt must be unset: each stage of TAPT is a job of its own")
+        return self
+
+    @property
+    def processes(self) -> int:
+        """Data-parallel ranks, one per GPU; over 1, a launcher starts them."""
+        return self.resources.gpus
+
+    @property
+    def launcher(self) -> Literal["torchrun", "deepspeed"]:
+        """What starts the ranks of a job with processes > 1."""
+        return self.resources.launcher or DEFAULT_LAUNCHER
+
+    @property
+    def zero_stage(self) -> Literal[2, 3]:
+        """DeepSpeed's ZeRO stage (launcher deepspeed)."""
+        return self.resources.zero_stage or DEFAULT_ZERO_STAGE
 
 
 def load_job(path: str | Path) -> TrainJob:

@@ -92,9 +92,9 @@ def deepspeed_config(job: TrainJob, *, bf16: bool, hidden_size: int) -> dict[str
         zero["stage3_param_persistence_threshold"] = 10 * hidden_size
         zero["stage3_gather_16bit_weights_on_model_save"] = True
     return {
-        "train_micro_batch_size_per_gpu": job.batch_size,
-        "gradient_accumulation_steps": job.grad_accum,
-        "train_batch_size": job.batch_size * job.grad_accum * job.processes,
+        "train_micro_batch_size_per_gpu": job.train.batch_size,
+        "gradient_accumulation_steps": job.train.grad_accum,
+        "train_batch_size": job.train.batch_size * job.train.grad_accum * job.processes,
         "gradient_clipping": MAX_GRAD_NORM,
         "bf16": {"enabled": bf16},
         # relctl's own AdamW (DeepSpeed's fused Adam would need compiled kernels on every host).

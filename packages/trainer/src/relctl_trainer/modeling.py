@@ -113,7 +113,7 @@ def default_target_modules(model_type: str) -> list[str]:
     if not modules:
         raise InputError(
             f"no default LoRA target modules for model type {model_type!r}; name them in model.lora.target_modules",
-            path="target_modules",
+            path="model.lora.target_modules",
         )
     return list(modules)
 
@@ -323,11 +323,11 @@ def choose_placement(precision: str, *, device_index: int = 0) -> Placement:
     """CUDA (GPU ``device_index`` of those visible) with bf16 autocast when present and allowed, CPU fp32 otherwise."""
     if not torch.cuda.is_available():
         if precision == "bf16":
-            raise InputError("bf16 needs a CUDA GPU; none is available", path="precision")
+            raise InputError("bf16 needs a CUDA GPU; none is available", path="train.precision")
         return Placement(torch.device("cpu"), None)
     bf16 = precision != "fp32" and torch.cuda.is_bf16_supported()
     if precision == "bf16" and not bf16:
-        raise InputError("this GPU does not support bf16", path="precision")
+        raise InputError("this GPU does not support bf16", path="train.precision")
     return Placement(torch.device("cuda", device_index), torch.bfloat16 if bf16 else None)
 
 
@@ -384,7 +384,7 @@ def build_relevance_model(
     try:
         backbone = get_peft_model(base, lora)
     except ValueError as exc:
-        raise InputError(str(exc), path="target_modules") from None
+        raise InputError(str(exc), path="model.lora.target_modules") from None
     dropout = getattr(base.config, "hidden_dropout_prob", 0.1)
     model = RelevanceModel(backbone, card, dropout=dropout)
     for parameter in model.parameters():

@@ -27,6 +27,7 @@ from relctl_core.errors import InputError, RelctlError
 from relctl_core.folds import FoldData, english_for, load_fold, read_predictions, write_prediction_rows
 from relctl_core.liveness import host_name
 from relctl_core.modelstore import resolve_backbone
+from relctl_core.payloads import PretrainPayload, TrainPayload
 from relctl_core.pipeline import (
     HandedBack,
     LeaseLost,
@@ -35,7 +36,7 @@ from relctl_core.pipeline import (
     execute_stage,
     write_json,
 )
-from relctl_core.spec import DEFAULT_PRIVATE_LAYERS
+from relctl_core.spec import DEFAULT_PRIVATE_LAYERS, ModelSpec, ResourcesSpec, TrainSpec
 from sqlalchemy import update
 
 from relctl_trainer import __version__
@@ -75,31 +76,31 @@ def write_rows(
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def build_job(ctx: StageContext, folds: dict[str, FoldData]) -> TrainJob:
+def build_job(ctx: StageContext, payload: TrainPayload, folds: dict[str, FoldData]) -> TrainJob:
     """The job of one fold: the fold of the run's task, or of each task for a model of both."""
-    cfg = ctx.config
     inputs = _fresh_inputs(ctx)
     both = len(folds) > 1
-    routing = cfg["model"].get("routing", "heads")
+    routing = payload.model.routing
     for task, data in folds.items():
         rows = {"task": task if both else None, "tag": both and routing == "prefix"}
-        write_rows(inputs / "train.jsonl", data.english, data.train, cfg["mode"], with_label=True, **rows)
-        write_rows(inputs / "val.jsonl", data.english, data.val, cfg["mode"], with_label=True, **rows)
+        write_rows(inputs / "train.jsonl", data.english, data.train, payload.mode, with_label=True, **rows)
+        write_rows(inputs / "val.jsonl", data.english, data.val, payload.mode, with_label=True, **rows)
         if data.test:
-            write_rows(inputs / "test.jsonl", data.english, data.test, cfg["mode"], with_label=False, **rows)
+            write_rows(inputs / "test.jsonl", data.english, data.test, payload.mode, with_label=False, **rows)
     has_test = (inputs / "test.jsonl").exists()
     pretrained = ctx.inputs("pretrain")
     return _job(
         ctx,
-        epochs=cfg["train"]["epochs"],
-        lr=cfg["train"]["lr"],
-        max_steps=cfg["train"].get("max_steps"),
+        payload.model,
+        # TAPT's stage 1 is a stage of its own: this job is stage 2, which continues its model.
+        payload.train.model_copy(update={"tapt": None}),
+        payload.resources,
         train_file=str(inputs / "train.jsonl"),
         val_file=str(inputs / "val.jsonl"),
         test_file=str(inputs / "test.jsonl") if has_test else None,
         init_from=str(ctx.path(pretrained[0]["artifacts"]["model"])) if pretrained else None,
         tasks=list(folds) if both and routing != "prefix" else None,
-        private_layers=(cfg["model"].get("private_layers") or DEFAULT_PRIVATE_LAYERS) if both and routing == "heads+private" else 0,
+        private_layers=(payload.model.private_layers or DEFAULT_PRIVATE_LAYERS) if both and routing == "heads+private" else 0,
     )
 
 
@@ -112,30 +113,15 @@ def _fresh_inputs(ctx: StageContext) -> Path:
     return inputs
 
 
-def _job(ctx: StageContext, **fields: Any) -> TrainJob:
-    """A TrainJob with the stage's model and optimisation settings; ``fields`` adds the rest."""
-    model, train, resources = ctx.config["model"], ctx.config["train"], ctx.config.get("resources", {})
-    lora = model["lora"]
+def _job(ctx: StageContext, model: ModelSpec, train: TrainSpec, resources: ResourcesSpec, **fields: Any) -> TrainJob:
+    """A TrainJob with the stage's model, optimisation and resource settings; ``fields`` adds the rest."""
     return TrainJob(
-        model_path=resolve_backbone(ctx.settings, model["backbone"]),
-        pooling=model["pooling"],
-        lora_r=lora["r"],
-        lora_alpha=lora["alpha"],
-        lora_dropout=lora["dropout"],
-        target_modules=lora.get("target_modules"),
-        train_embeddings=model.get("train_embeddings", False),
-        batch_size=train["batch_size"],
-        grad_accum=train["grad_accum"],
-        scheduler=train["scheduler"],
-        warmup_ratio=train["warmup_ratio"],
-        weight_decay=train["weight_decay"],
-        max_length=train["max_length"],
-        precision=train["precision"],
-        seed=train["seed"],
-        checkpoint_steps=train.get("checkpoint_steps"),
-        processes=resources.get("gpus", 1),
-        launcher=resources.get("launcher") or "torchrun",
-        zero_stage=resources.get("zero_stage") or 2,
+        model_path=resolve_backbone(ctx.settings, model.backbone),
+        pooling=model.pooling,
+        train_embeddings=model.train_embeddings,
+        lora=model.lora,
+        train=train,
+        resources=resources,
         output_dir=str(ctx.work_dir / "out"),
         **fields,
     )
@@ -152,13 +138,13 @@ def child_env() -> dict[str, str]:
 
 
 def train_fold(ctx: StageContext) -> dict[str, Any]:
-    cfg = ctx.config
-    tasks = cfg.get("tasks") or [cfg["task"]]
-    folds = {task: load_fold(ctx, cfg["fold"], task) for task in tasks}
-    job = build_job(ctx, folds)
+    payload = TrainPayload.model_validate(ctx.config)
+    tasks = payload.tasks or [payload.task]
+    folds = {task: load_fold(ctx, payload.fold, task) for task in tasks}
+    job = build_job(ctx, payload, folds)
     start = f", continuing the TAPT stage-1 model {job.init_from}" if job.init_from else ""
     sizes = "; ".join(f"{task} {len(d.train)} train rows, {len(d.val)} validation rows" for task, d in folds.items())
-    ctx.log(f"training fold {cfg['fold']}: {sizes} on {job.model_path}{start}")
+    ctx.log(f"training fold {payload.fold}: {sizes} on {job.model_path}{start}")
     result = _run_child(ctx, job)
     outputs = ctx.work_dir / "out"
     artifacts = {"model": ctx.relative(outputs / "model")}
@@ -181,7 +167,7 @@ def train_fold(ctx: StageContext) -> dict[str, Any]:
     return {
         "hash": digest,
         "artifacts": artifacts,
-        "fold": ctx.config["fold"],
+        "fold": payload.fold,
         "val": result.get("metrics"),
         "epochs_run": result.get("epochs_run"),
         "resumed_from_step": result.get("resumed_from_step"),
@@ -192,28 +178,28 @@ def train_fold(ctx: StageContext) -> dict[str, Any]:
 def pretrain_fold(ctx: StageContext) -> dict[str, Any]:
     """TAPT stage 1 for one fold: train the adapter and head on the auxiliary task's rows, less every
     row whose query is in this fold's validation rows of the target task (stage 2 is scored there)."""
-    cfg = ctx.config
-    tapt = cfg["tapt"]
-    held_out = {e.query for e in load_fold(ctx, cfg["fold"]).val}
-    aux = read_examples(ctx.path(ctx.input("ingest", tapt["aux_task"])["artifacts"]["train"]))
+    payload = PretrainPayload.model_validate(ctx.config)
+    tapt = payload.tapt
+    held_out = {e.query for e in load_fold(ctx, payload.fold, payload.task).val}
+    aux = read_examples(ctx.path(ctx.input("ingest", tapt.aux_task)["artifacts"]["train"]))
     rows = [e for e in aux if e.query not in held_out]
     excluded = len(aux) - len(rows)
-    if tapt.get("max_rows") and len(rows) > tapt["max_rows"]:
-        keep = sorted(random.Random(cfg["seed"]).sample(range(len(rows)), tapt["max_rows"]))
+    if tapt.max_rows and len(rows) > tapt.max_rows:
+        keep = sorted(random.Random(payload.seed).sample(range(len(rows)), tapt.max_rows))
         rows = [rows[i] for i in keep]
     if not rows:
-        raise InputError(f"no {tapt['aux_task']} rows left for TAPT stage 1 once the fold's validation queries are held out", path="train.tapt")
+        raise InputError(f"no {tapt.aux_task} rows left for TAPT stage 1 once the fold's validation queries are held out", path="train.tapt")
     inputs = _fresh_inputs(ctx)
-    write_rows(inputs / "train.jsonl", english_for(ctx, tapt["aux_task"]), rows, cfg["mode"], with_label=True)
-    job = _job(ctx, epochs=tapt["epochs"], lr=tapt["lr"], train_file=str(inputs / "train.jsonl"))
+    write_rows(inputs / "train.jsonl", english_for(ctx, tapt.aux_task), rows, payload.mode, with_label=True)
+    job = _job(ctx, payload.model, payload.stage_train(), payload.resources, train_file=str(inputs / "train.jsonl"))
     ctx.log(
-        f"TAPT stage 1 on {tapt['aux_task']} for {cfg['task']} fold {cfg['fold']}: {len(rows)} rows "
+        f"TAPT stage 1 on {tapt.aux_task} for {payload.task} fold {payload.fold}: {len(rows)} rows "
         f"({excluded} held out: their query is in the fold's validation rows)"
     )
     _run_child(ctx, job)
     model_dir = ctx.work_dir / "out" / "model"
     digest = hashlib.sha256(b"".join(path.read_bytes() for path in sorted(model_dir.glob("*.safetensors")))).hexdigest()
-    return {"hash": digest, "artifacts": {"model": ctx.relative(model_dir)}, "fold": cfg["fold"], "rows": len(rows), "held_out": excluded}
+    return {"hash": digest, "artifacts": {"model": ctx.relative(model_dir)}, "fold": payload.fold, "rows": len(rows), "held_out": excluded}
 
 
 def _run_child(ctx: StageContext, job: TrainJob) -> dict[str, Any]:
@@ -263,7 +249,7 @@ def _follow(ctx: StageContext, child: subprocess.Popen[bytes]) -> dict[str, Any]
     last_step: int | None = None
     last_log = 0.0
     started = time.monotonic()
-    time_limit = ctx.config.get("time_limit")
+    time_limit = (ctx.config.get("train") or {}).get("time_limit")
     last_check = time.monotonic()
     while True:
         try:

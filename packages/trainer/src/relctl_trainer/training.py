@@ -54,7 +54,8 @@ SCORING_BATCH_FACTOR = 2
 PARALLEL_HIDDEN_SIZE = 256
 # Job fields that may change between a run and its resumption without invalidating the checkpoint.
 RESUMABLE_CHANGES = {
-    "output_dir", "epochs", "max_steps", "train_file", "val_file", "test_file", "checkpoint_steps"
+    "output_dir": True, "train_file": True, "val_file": True, "test_file": True,
+    "train": {"epochs", "max_steps", "checkpoint_steps", "time_limit"},
 }
 
 
@@ -107,35 +108,35 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
     if ranks.main:
         _write_text_atomically(output_dir / "job.json", job.model_dump_json(indent=2) + "\n")
 
-    placement = choose_placement(job.precision, device_index=ranks.local_rank)
+    placement = choose_placement(job.train.precision, device_index=ranks.local_rank)
     card = describe_backbone(
         job.model_path,
         pooling=job.pooling,
-        target_modules=job.target_modules,
+        target_modules=job.lora.target_modules,
         train_embeddings=job.train_embeddings,
-        max_length=job.max_length,
+        max_length=job.train.max_length,
         tasks=job.tasks,
         private_layers=job.private_layers,
     )
     if placement.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, _cpu_threads(card.hidden_size) // ranks.world))
-    _seed_everything(job.seed)
+    _seed_everything(job.train.seed)
     tokenizer = load_tokenizer(card.base_model_path)
     model = build_relevance_model(
-        card, lora_r=job.lora_r, lora_alpha=job.lora_alpha, lora_dropout=job.lora_dropout, placement=placement
+        card, lora_r=job.lora.r, lora_alpha=job.lora.alpha, lora_dropout=job.lora.dropout, placement=placement
     )
     if job.init_from:
         continue_from(model, card, Path(job.init_from))
-    train_pairs = _encode(tokenizer, train_rows, job.max_length, job.tasks)
+    train_pairs = _encode(tokenizer, train_rows, job.train.max_length, job.tasks)
     train_labels = np.array([row.label for row in train_rows], dtype=np.float32)
 
     # One optimizer step takes grad_accum batches on every rank: the same rows per step as one process
     # with grad_accum x world batches, so the schedule and the result do not depend on the GPU count.
-    steps_per_epoch = math.ceil(math.ceil(len(train_rows) / job.batch_size) / (job.grad_accum * ranks.world))
-    total_steps = job.epochs * steps_per_epoch
-    if job.max_steps is not None:
-        total_steps = min(total_steps, job.max_steps)
-    optimizer = torch.optim.AdamW(_parameter_groups(model, job.weight_decay), lr=job.lr)
+    steps_per_epoch = math.ceil(math.ceil(len(train_rows) / job.train.batch_size) / (job.train.grad_accum * ranks.world))
+    total_steps = job.train.epochs * steps_per_epoch
+    if job.train.max_steps is not None:
+        total_steps = min(total_steps, job.train.max_steps)
+    optimizer = torch.optim.AdamW(_parameter_groups(model, job.train.weight_decay), lr=job.train.lr)
     scheduler = _lr_scheduler(optimizer, job, total_steps)
     updates = make_updates(model, optimizer, scheduler, job=job, ranks=ranks, placement=placement)
     run_key = _run_key(job)
@@ -146,12 +147,12 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
     progress = resumed or Progress(epoch=0, global_step=0)
     if ranks.world > 1:
         # Every rank built the same model from the same seed; from here on each draws its own dropout.
-        torch.manual_seed(job.seed * 1_000_003 + ranks.rank * 10_007 + progress.global_step)
+        torch.manual_seed(job.train.seed * 1_000_003 + ranks.rank * 10_007 + progress.global_step)
     emit(
         {
             "event": "start",
             "total_steps": total_steps,
-            "epochs": job.epochs,
+            "epochs": job.train.epochs,
             "train_rows": len(train_rows),
             # ZeRO-3 leaves each rank a shard of every weight; ds_numel is the whole weight's size.
             "trainable_parameters": sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters() if p.requires_grad),
@@ -163,9 +164,9 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
         }
     )
 
-    val_pairs = _encode(tokenizer, val_rows, job.max_length, job.tasks) if val_rows else None
+    val_pairs = _encode(tokenizer, val_rows, job.train.max_length, job.tasks) if val_rows else None
     val_labels = np.array([row.label for row in val_rows], dtype=np.float64)
-    scoring_batch = job.batch_size * SCORING_BATCH_FACTOR
+    scoring_batch = job.train.batch_size * SCORING_BATCH_FACTOR
     val_logits: np.ndarray | None = None
     validated = False  # the same on every rank, unlike val_logits (rank 0's alone)
     metrics: dict[str, float | None] | None = None
@@ -195,7 +196,7 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
         return saved
 
     first_step = progress.global_step
-    for epoch in range(progress.epoch + 1, job.epochs + 1):
+    for epoch in range(progress.epoch + 1, job.train.epochs + 1):
         if progress.global_step >= total_steps and progress.epoch_step == 0:
             break
         epoch_started = time.monotonic()
@@ -231,7 +232,7 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
             metrics = validation_metrics(val_labels, val_logits)
     test_logits = None
     if test_rows:
-        test_pairs = _encode(tokenizer, test_rows, job.max_length, job.tasks)
+        test_pairs = _encode(tokenizer, test_rows, job.train.max_length, job.tasks)
         test_logits = updates.score(test_pairs, batch_size=scoring_batch)
     # Under ZeRO-3 every rank takes part in gathering the weights that rank 0 saves.
     with updates.full_weights():
@@ -302,7 +303,7 @@ def _train_epoch(
     """One pass over the training rows; returns the global optimizer step reached.
 
     Resuming into this epoch (``start.epoch == epoch - 1`` with ``start.epoch_step`` steps done) skips
-    the groups already trained. Every ``job.checkpoint_steps`` steps inside the epoch, ``checkpoint``
+    the groups already trained. Every ``job.train.checkpoint_steps`` steps inside the epoch, ``checkpoint``
     gets the progress so far; the caller checkpoints the epoch's end itself, after validation.
     """
     model = updates.module
@@ -311,9 +312,9 @@ def _train_epoch(
     # Layers private to a task run once per task in a batch: batches of one task each run them once.
     groups = pairs.task_ids if job.private_layers else None
     batches = length_grouped_batches(
-        pairs.lengths, job.batch_size, np.random.default_rng([job.seed, epoch]), groups=groups
+        pairs.lengths, job.train.batch_size, np.random.default_rng([job.train.seed, epoch]), groups=groups
     )
-    per_step = job.grad_accum * ranks.world
+    per_step = job.train.grad_accum * ranks.world
     groups = [batches[i : i + per_step] for i in range(0, len(batches), per_step)]
     done_in_epoch = start.epoch_step if start.epoch == epoch - 1 else 0
     step = start.global_step
@@ -350,7 +351,7 @@ def _train_epoch(
         if _stop_requested(ranks) and step < total_steps:
             # Every rank agreed to stop at this step (one all-reduce), so all take part in the checkpoint.
             raise Interrupted(step, str(checkpoint(reached)))
-        if job.checkpoint_steps and step % job.checkpoint_steps == 0 and not epoch_ends and step < total_steps:
+        if job.train.checkpoint_steps and step % job.train.checkpoint_steps == 0 and not epoch_ends and step < total_steps:
             checkpoint(reached)
     return step
 
@@ -392,8 +393,8 @@ def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, A
 def _lr_scheduler(optimizer: torch.optim.Optimizer, job: TrainJob, total_steps: int) -> Any:
     from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
-    warmup_steps = round(job.warmup_ratio * total_steps)
-    if job.scheduler == "linear":
+    warmup_steps = round(job.train.warmup_ratio * total_steps)
+    if job.train.scheduler == "linear":
         return get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
     return get_constant_schedule_with_warmup(optimizer, warmup_steps)
 

@@ -7,9 +7,11 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from relctl_core.errors import InputError
+from relctl_core.spec import TranslationSpec
 
 DEFAULT_MAX_NEW_TOKENS = 64
-DEFAULT_BATCH_SIZE = 64  # as translation.batch_size: rows decoded together
+# Rows decoded together: translation.batch_size's default, for callers outside a stage (benchmarks).
+DEFAULT_BATCH_SIZE: int = TranslationSpec.model_fields["batch_size"].default
 
 T = TypeVar("T")
 

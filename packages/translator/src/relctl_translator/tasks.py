@@ -10,26 +10,27 @@ from typing import Any
 from celery import shared_task
 from relctl_core import names
 from relctl_core.data import read_examples
+from relctl_core.payloads import TranslatePayload
 from relctl_core.pipeline import StageContext, execute_stage, write_json
 from relctl_core.stages import stable_hash
 
 from relctl_translator import __version__
 from relctl_translator.backends import make_backend
-from relctl_translator.generation import DEFAULT_BATCH_SIZE
 from relctl_translator.quality import reference_quality
 from relctl_translator.translate import translate_queries
 
 
 def translate_dataset(ctx: StageContext) -> dict[str, Any]:
-    cfg = ctx.config
+    payload = TranslatePayload.model_validate(ctx.config)
     dataset = ctx.input("ingest")
     examples = read_examples(ctx.path(dataset["artifacts"]["train"]))
     if "test" in dataset["artifacts"]:
         examples += read_examples(ctx.path(dataset["artifacts"]["test"]))
-    batch_size = int(cfg.get("batch_size") or DEFAULT_BATCH_SIZE)
+    batch_size = payload.batch_size
     loading = time.monotonic()
-    backend = make_backend(cfg["backend"], cfg.get("model"), cfg.get("file"), settings=ctx.settings, batch_size=batch_size)
-    if cfg["backend"] not in ("identity", "file"):
+    file = payload.file.model_dump() if payload.file else None
+    backend = make_backend(payload.backend, payload.model, file, settings=ctx.settings, batch_size=batch_size)
+    if payload.backend not in ("identity", "file"):
         ctx.log(f"loaded {backend.name} model {backend.model} in {time.monotonic() - loading:.1f}s")
 
     def progress_of(what: str) -> Callable[[int, int], None]:
@@ -62,7 +63,7 @@ def translate_dataset(ctx: StageContext) -> dict[str, Any]:
         "artifacts": {"english": ctx.relative(table_file)},
         "summary": asdict(summary),
     }
-    if cfg["backend"] != "file":  # a user's file holds their own queries, not the reference set's
+    if payload.backend != "file":  # a user's file holds their own queries, not the reference set's
         quality = reference_quality(
             ctx.settings.database_url, backend, batch_size=batch_size, on_progress=progress_of("reference queries")
         )
