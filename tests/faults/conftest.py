@@ -29,7 +29,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(condition, what: str, *, timeout: float = 120.0, workers: Workers | None = None):
+def wait_until(condition, what: str, *, timeout: float = 600.0, workers: Workers | None = None):
     """Poll until ``condition()`` is truthy. Bounded: a fault that is not healed fails the test instead
     of hanging it; a worker that died meanwhile fails it at once."""
     deadline = time.monotonic() + timeout
