@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -64,34 +65,49 @@ def postgres_server(skip_or_fail) -> str:
     return POSTGRES_URL
 
 
+@contextmanager
+def fresh_database(server: str, prefix: str = "relctl_test") -> Iterator[str]:
+    """A new PostgreSQL database on ``server`` for one test (its URL), dropped afterwards."""
+    import psycopg
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = server.replace("+psycopg", "") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def relctl_env_for(tmp_path: Path, database_url: str, broker_url: str, **extra: str) -> dict[str, str]:
+    """The settings of a distributed setup: shared database, broker, artifact folder and model store."""
+    return {
+        "RELCTL_HOME": str(tmp_path / "home"),
+        "RELCTL_DATABASE_URL": database_url,
+        "RELCTL_BROKER_URL": broker_url,
+        "RELCTL_ARTIFACT_ROOT": str(tmp_path / "shared-artifacts"),
+        "RELCTL_MODEL_STORE": str(model_store()),
+        **extra,
+    }
+
+
 @pytest.fixture
 def distributed_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str, postgres_server: str) -> Iterator[dict[str, str]]:
     """A fresh PostgreSQL database and Redis database number for one test, dropped afterwards."""
-    import psycopg
     import redis
 
-    name = f"relctl_test_{secrets.token_hex(4)}"
-    admin = postgres_server.replace("+psycopg", "") + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    redis_db = 10 + secrets.randbelow(5)
-    broker = f"{redis_url}/{redis_db}"
+    broker = f"{redis_url}/{10 + secrets.randbelow(5)}"
     redis.Redis.from_url(broker).flushdb()
-    env = {
-        "RELCTL_HOME": str(tmp_path / "home"),
-        "RELCTL_DATABASE_URL": f"{postgres_server}/{name}",
-        "RELCTL_BROKER_URL": broker,
-        "RELCTL_ARTIFACT_ROOT": str(tmp_path / "shared-artifacts"),
-        "RELCTL_MODEL_STORE": str(model_store()),
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    reset_caches()
-    yield env
-    reset_caches()
+    with fresh_database(postgres_server) as database:
+        env = relctl_env_for(tmp_path, database, broker)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        reset_caches()
+        yield env
+        reset_caches()
     redis.Redis.from_url(broker).flushdb()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -139,28 +139,14 @@ def own_postgres(skip_or_fail) -> Iterator[PostgresServer]:
 @pytest.fixture
 def fault_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_redis: RedisServer, postgres_server: str) -> Iterator[dict[str, str]]:
     """The test's own Redis (which it may restart) and a fresh database on the machine's PostgreSQL."""
-    import psycopg
+    from tests.conftest import fresh_database, relctl_env_for, reset_caches
 
-    from tests.conftest import model_store, reset_caches
-
-    name = f"relctl_fault_{os.getpid()}_{free_port()}"
-    admin = postgres_server.replace("+psycopg", "") + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    env = {
-        "RELCTL_HOME": str(tmp_path / "home"),
-        "RELCTL_DATABASE_URL": f"{postgres_server}/{name}",
-        "RELCTL_BROKER_URL": f"{own_redis.url}/0",
-        "RELCTL_ARTIFACT_ROOT": str(tmp_path / "shared-artifacts"),
-        "RELCTL_MODEL_STORE": str(model_store()),
-        **FAST,
-    }
     for key in ("RELCTL_VISIBILITY_TIMEOUT", "RELCTL_MAX_ATTEMPTS"):
         monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    reset_caches()
-    yield env
-    reset_caches()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_server, "relctl_fault") as database:
+        env = relctl_env_for(tmp_path, database, f"{own_redis.url}/0", **FAST)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        reset_caches()
+        yield env
+        reset_caches()

@@ -291,18 +291,11 @@ def test_a_redis_restart_loses_nothing(experiment_dir: Path, fault_env: dict[str
 
 def test_a_postgresql_restart_pauses_workers_and_watchers(experiment_dir: Path, own_postgres: PostgresServer, own_redis: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """The run database restarts mid-training: workers and `submit --wait` wait for it and go on."""
-    from tests.conftest import model_store, reset_caches
+    from tests.conftest import relctl_env_for, reset_caches
     from tests.faults.conftest import FAST
 
-    env = {
-        "RELCTL_HOME": str(tmp_path / "home"),
-        "RELCTL_DATABASE_URL": own_postgres.url,
-        "RELCTL_BROKER_URL": f"{own_redis.url}/0",
-        "RELCTL_ARTIFACT_ROOT": str(tmp_path / "shared-artifacts"),
-        "RELCTL_MODEL_STORE": str(model_store()),
-        **FAST,
-        "RELCTL_HEARTBEAT_SECONDS": "3",  # silent for 9 s counts: longer than the outage and the reconnection
-    }
+    # A heartbeat silent for 9 s counts: longer than the outage and the reconnection.
+    env = relctl_env_for(tmp_path, own_postgres.url, f"{own_redis.url}/0", **{**FAST, "RELCTL_HEARTBEAT_SECONDS": "3"})
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     reset_caches()
