@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -119,12 +120,21 @@ class Artifact(Base):
 
 
 class Metric(Base):
-    """A metric of a run (per fold or CV aggregate, overall or per language) or of a split (run_id NULL)."""
+    """A metric of a run (per fold or CV aggregate, overall or per language) or of a stage (run_id NULL:
+    a translate stage's chrF)."""
 
     __tablename__ = "metrics"
-    __table_args__ = (Index("ix_metrics_run_name", "run_id", "name"),)
+    __table_args__ = (
+        # The leaderboard's ranking: every run's CV aggregate (fold NULL) of one metric, overall or per
+        # language, read from the index alone; a third of the table's rows, the per-fold ones left out.
+        Index("ix_metrics_ranking", "name", "language", "task", "value", "run_id", postgresql_where=text("fold IS NULL"), sqlite_where=text("fold IS NULL")),
+        # One run's metrics by name, fold and language: the values of the rows a leaderboard shows.
+        Index("ix_metrics_run_name", "run_id", "name", "fold", "language"),
+        # One experiment's metrics by name (the chrF of its translate stages); also serves its deletion.
+        Index("ix_metrics_experiment_name", "experiment_id", "name"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id", ondelete="CASCADE"), index=True)
     task: Mapped[str] = mapped_column(String(8))
