@@ -72,7 +72,11 @@ def test_a_cut_board_says_so_and_its_json_keeps_its_shape(home: Path) -> None:
 
     languages = relctl("leaderboard", "--by", "language", "--limit", "2")
     assert languages.exit_code == 0, languages.output
-    assert "showing 12 of 48 rows, the top 2 of each task and language; --limit to see more" in languages.stdout
+    # Not counted across every experiment (ten times the rows): the note says what was cut without a total.
+    assert "showing 12 rows, the top 2 of each task and language; --limit to see more" in languages.stdout
+    one = relctl("leaderboard", "--by", "language", "--limit", "2", "--experiment", "1")
+    assert one.exit_code == 0, one.output
+    assert "showing 12 of 24 rows, the top 2 of each task and language; --limit to see more" in one.stdout
 
 
 @pytest.mark.parametrize(

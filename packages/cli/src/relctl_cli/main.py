@@ -447,7 +447,7 @@ def list_experiments(limit: int, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         if note:
-            err_console.print(note, highlight=False)
+            print(note, file=sys.stderr)
         return
     console.print(table(None, ["id", "name", "status", "runs", "created", "finished"], [list(r.values()) for r in rows], states="status"))
     if note:
@@ -553,16 +553,18 @@ def print_leaderboard(
         board = leaderboard(session, experiment_id=experiment_id, task=task, metric=metric, by_language=by_language, limit=limit)
     rows, averages = board.rows, board.f1avg
     rows_note = pairs_note = None
-    if len(rows) < board.ranked:
-        what = f"rows, the top {limit} of each task and language" if by_language else f"runs, the top {limit} of each task"
-        rows_note = f"showing {len(rows):,} of {board.ranked:,} {what}; --limit to see more"
+    if board.cut:
+        each = "each task and language" if by_language else "each task"
+        what = "rows" if by_language else "runs"
+        of = f" of {board.ranked:,}" if board.ranked is not None else ""
+        rows_note = f"showing {len(rows):,}{of} {what}, the top {limit} of {each}; --limit to see more"
     if len(averages) < board.pairs:
         pairs_note = f"showing {len(averages):,} of {board.pairs:,} F1avg pairs; --limit to see more"
     if as_json:
         emit_json({"metric": metric, "rows": rows, "f1avg": averages})
         for note in (rows_note, pairs_note):
             if note:
-                err_console.print(note, highlight=False)
+                print(note, file=sys.stderr)  # not through rich: --json output imports none of it
         return
     columns = ["experiment", "run", "task"] + (["language"] if by_language else []) + ["mean", "std", "folds"]
     extra = [m for m in ("f1@0.5", "f1@oof", "roc_auc", "pr_auc") if m != metric]

@@ -13,8 +13,18 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, literal_column, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
 
 from relctl_core.db import DONE, Experiment, Metric, Run
 from relctl_core.errors import InputError
@@ -35,20 +45,19 @@ KNOWN_METRICS = (
 
 @dataclass(frozen=True)
 class Board:
-    """A leaderboard as shown: its rows and F1avg pairs after the limit, and how many there were before.
+    """A leaderboard as shown: its rows and F1avg pairs after the limit, and what the limit left out.
 
-    ``groups`` maps each (task, language) shown to the number of rows ranked in it (language None
-    without by_language); ``pairs`` is the number of F1avg pairs before the limit."""
+    ``ranked`` is the number of rows ranked before the limit where it was counted: always for the
+    overall board and for one experiment's, not for the per-language board of every experiment (ten
+    times as many rows, and counting them would cost more than the board); ``cut`` says whether the
+    limit left rows out. ``pairs`` is the number of F1avg pairs before the limit."""
 
     metric: str
     rows: list[dict[str, Any]]
-    groups: dict[tuple[str, str | None], int]
+    ranked: int | None
+    cut: bool
     f1avg: list[dict[str, Any]]
     pairs: int
-
-    @property
-    def ranked(self) -> int:
-        return sum(self.groups.values())
 
 
 def leaderboard(
@@ -72,13 +81,13 @@ def leaderboard(
     check_metric(session, metric)
     if limit is not None and limit < 1:
         raise InputError(f"must be at least 1, got {limit}", path="--limit")
-    rows, groups = _ranked_rows(session, experiment_id, task_code, metric, by_language, limit)
+    rows, ranked, cut = _ranked_rows(session, experiment_id, task_code, metric, by_language, limit)
     # F1avg pairs the overall rows of both tasks: a board of one task, or per language, has none.
     if metric.startswith("f1") and task_code is None and not by_language:
         averages, pairs = _f1avg(session, experiment_id, metric, limit)
     else:
         averages, pairs = [], 0
-    return Board(metric=metric, rows=rows, groups=groups, f1avg=averages, pairs=pairs)
+    return Board(metric=metric, rows=rows, ranked=ranked, cut=cut, f1avg=averages, pairs=pairs)
 
 
 def checked_task(task: str | None) -> str | None:
@@ -120,83 +129,133 @@ def scored_metrics(session: Session) -> list[str]:
 
 def _ranked_rows(
     session: Session, experiment_id: int | None, task_code: str | None, metric: str, by_language: bool, limit: int | None
-) -> tuple[list[dict[str, Any]], dict[tuple[str, str | None], int]]:
-    # 1. Rank every finished run's CV row of the metric (an index-only scan) and keep the top of each group.
-    group = (Metric.task, Metric.language)
-    conditions = [Metric.name == metric, Metric.fold.is_(None), Run.status == DONE]
-    conditions.append(Metric.language.is_not(None) if by_language else Metric.language.is_(None))
+) -> tuple[list[dict[str, Any]], int | None, bool]:
+    # 1. The top of each (language, task) group. The ranking index holds a group best first (defined
+    # means by value, descending, then run id; NaN means, ranked last, by run id), so each top is read
+    # off the start of its range and nothing is sorted; one row more than the limit tells a cut group.
+    unfinished = select(Run.id).where(Run.status != DONE).cte("unfinished")
+    conditions = [
+        Metric.name == metric,
+        Metric.fold.is_(None),
+        Metric.language.is_not(None) if by_language else Metric.language.is_(None),
+        not_unfinished := Metric.run_id.not_in(select(unfinished.c.id)),
+    ]
     if experiment_id is not None:
-        conditions.append(Run.experiment_id == experiment_id)
+        conditions.append(Metric.run_id.in_(select(Run.id).where(Run.experiment_id == experiment_id)))
     if task_code is not None:
         conditions.append(Metric.task == task_code)
-    ranked = (
-        select(
-            Metric.run_id,
-            Metric.task,
-            Metric.language,
-            func.row_number().over(partition_by=group, order_by=(Metric.value.desc().nulls_last(), Metric.run_id)).label("place"),
-            func.count().over(partition_by=group).label("group_rows"),
-        )
-        .join(Run, Run.id == Metric.run_id)
-        .where(*conditions)
-        .subquery("ranked")
-    )
-    top = select(ranked)
-    if limit is not None:
-        top = top.where(ranked.c.place <= limit)
-    shown = session.execute(top.order_by(_text_order(session, ranked.c.task), _text_order(session, ranked.c.language), ranked.c.place)).all()
-    if not shown:
-        return [], {}
-    groups = {(task, language): group_rows for _, task, language, _, group_rows in shown}
-
-    # 2. What the rows shown show: their runs, and their CV rows of the ranking and headline metrics.
-    run_ids = sorted({run_id for run_id, *_ in shown})
-    runs = {
-        r.id: r
-        for r in session.execute(
-            select(Run.id, Run.experiment_id, Experiment.name.label("experiment"), Run.name, Run.kind, Run.config["mode"].as_string().label("mode"))
-            .join(Experiment, Experiment.id == Run.experiment_id)
-            .where(Run.id.in_(run_ids))
-        )
-    }
-    keys = {(run_id, task, language) for run_id, task, language, _, _ in shown}
-    values = select(Metric.run_id, Metric.task, Metric.language, Metric.name, Metric.value, Metric.std, Metric.n).where(
-        Metric.fold.is_(None), Metric.name.in_(sorted({metric, *SHOWN}))
-    )
-    if by_language:
-        values = values.where(tuple_(Metric.run_id, Metric.language).in_(sorted({(k[0], k[2]) for k in keys})))
+    ranked: int | None = None
+    if by_language and experiment_id is None:
+        # Unfinished runs are left to the tops: a group of nothing else comes out of them empty.
+        groups = _groups_along_the_index(session, [c for c in conditions if c is not not_unfinished])
     else:
-        values = values.where(Metric.run_id.in_(run_ids), Metric.language.is_(None))
-    found: dict[tuple[int, str, str | None], dict[str, tuple[float | None, float | None, int | None]]] = defaultdict(dict)
-    for run_id, task, language, name, value, std, n in session.execute(values.order_by(Metric.id)):
-        if (run_id, task, language) in keys:
-            found[(run_id, task, language)][name] = (value, std, n)
-    chrf = _translation_quality(session, {runs[run_id].experiment_id for run_id in run_ids}) if by_language else {}
+        counts = select(Metric.language, Metric.task, func.count()).where(*conditions).group_by(Metric.language, Metric.task)
+        found = session.execute(counts).all()
+        groups, ranked = [(language, task) for language, task, _ in found], sum(rows for _, _, rows in found)
+    if not groups:
+        return [], ranked, False
+    tops = []
+    columns = (Metric.run_id, Metric.task, Metric.language, Metric.value)
+    # Ordered as the index is, leading columns included: PostgreSQL takes `language IS NULL` for no
+    # equality, and would sort the whole group to order it by value alone.
+    index_order = (Metric.language, Metric.task, Metric.value.desc(), Metric.run_id)
+    more = None if limit is None else limit + 1
+    for language, task in groups:
+        in_group = [*conditions, Metric.task == task] + ([] if language is None else [Metric.language == language])
+        tops.append(select(*columns).where(*in_group, Metric.value.is_not(None)).order_by(*index_order).limit(more))
+        tops.append(select(*columns).where(*in_group, Metric.value.is_(None)).order_by(*index_order).limit(more))
+    # Each top a subquery of its own, so that its ORDER BY and LIMIT hold on SQLite too.
+    top = union_all(*(select(*t.subquery().c) for t in tops)).subquery("top")
 
-    rows = []
-    for run_id, task, language, _, _ in shown:
-        run, metrics = runs[run_id], found[(run_id, task, language)]
-        mean, std, folds = metrics[metric]
-        row: dict[str, Any] = {
-            "experiment_id": run.experiment_id,
-            "experiment": run.experiment,
-            "run_id": run_id,
-            "run": run.name,
-            "kind": run.kind,
-            "task": task,
-            "language": language,
-            "metric": metric,
-            "mean": mean,
-            "std": std,
-            "folds": folds,
-        }
-        row.update({name: metrics[name][0] for name in SHOWN if name in metrics})
-        reads_translations = run.kind == "model" and (run.mode or "orig") != "orig"
-        quality = chrf.get((run.experiment_id, task, language))
-        if reads_translations and quality is not None:
-            row["chrf"] = quality
-        rows.append(row)
-    return rows, groups
+    # 2. In the same statement, what the rows read show: their runs, and by key their CV rows of the
+    # ranking and headline metrics (a handful per row, not the ranking's hundreds of thousands).
+    shown_metric = aliased(Metric, name="shown")
+    query = (
+        select(
+            top.c.run_id,
+            top.c.task,
+            top.c.language,
+            top.c.value.label("mean"),
+            Run.experiment_id,
+            Experiment.name.label("experiment"),
+            Run.name.label("run"),
+            Run.kind,
+            Run.config["mode"].as_string().label("mode"),
+            shown_metric.id,
+            shown_metric.name,
+            shown_metric.value,
+            shown_metric.std,
+            shown_metric.n,
+        )
+        .select_from(top)
+        .join(Run, Run.id == top.c.run_id)
+        .join(Experiment, Experiment.id == Run.experiment_id)
+        .outerjoin(
+            shown_metric,
+            and_(
+                shown_metric.run_id == top.c.run_id,
+                shown_metric.name.in_(sorted({metric, *SHOWN})),
+                shown_metric.fold.is_(None),
+                shown_metric.language == top.c.language if by_language else shown_metric.language.is_(None),
+                shown_metric.task == top.c.task,
+            ),
+        )
+    )
+    read: dict[tuple[int, str, str | None], Any] = {}
+    metrics: dict[tuple[int, str, str | None], dict[str, tuple[int, float | None, float | None, int | None]]] = defaultdict(dict)
+    for r in session.execute(query):
+        key = (r.run_id, r.task, r.language)
+        read[key] = r
+        if r.name is not None and (r.name not in metrics[key] or metrics[key][r.name][0] < r.id):
+            metrics[key][r.name] = (r.id, r.value, r.std, r.n)  # of two rows alike, the later, as a stage rewrites them
+
+    by_group: dict[tuple[str, str | None], list[Any]] = defaultdict(list)
+    for r in read.values():
+        by_group[(r.task, r.language)].append(r)
+    cut = False
+    rows: list[dict[str, Any]] = []
+    chrf = _translation_quality(session, {r.experiment_id for r in read.values()}) if by_language else {}
+    # Groups as Python orders text (whatever the database's collation), best first within each.
+    for group in sorted(by_group, key=lambda key: (key[0], key[1] or "")):
+        best_first = sorted(by_group[group], key=lambda r: (r.mean is None, -(r.mean or 0.0), r.run_id))
+        cut = cut or (limit is not None and len(best_first) > limit)
+        for r in best_first[:limit]:
+            found = metrics[(r.run_id, r.task, r.language)]
+            _, mean, std, folds = found[metric]
+            row: dict[str, Any] = {
+                "experiment_id": r.experiment_id,
+                "experiment": r.experiment,
+                "run_id": r.run_id,
+                "run": r.run,
+                "kind": r.kind,
+                "task": r.task,
+                "language": r.language,
+                "metric": metric,
+                "mean": mean,
+                "std": std,
+                "folds": folds,
+            }
+            row.update({name: found[name][1] for name in SHOWN if name in found})
+            reads_translations = r.kind == "model" and (r.mode or "orig") != "orig"
+            quality = chrf.get((r.experiment_id, r.task, r.language))
+            if reads_translations and quality is not None:
+                row["chrf"] = quality
+            rows.append(row)
+    return rows, ranked, cut
+
+
+def _groups_along_the_index(session: Session, conditions: list[Any]) -> list[tuple[str | None, str]]:
+    """The (language, task) groups that hold rows, each found by one step along the ranking index past
+    the one before: a per-language board's groups without reading its hundreds of thousands of rows."""
+    groups: list[tuple[str | None, str]] = []
+    while True:
+        query = select(Metric.language, Metric.task).where(*conditions).order_by(Metric.language, Metric.task).limit(1)
+        if groups:
+            query = query.where(tuple_(Metric.language, Metric.task) > tuple_(*groups[-1]))
+        found = session.execute(query).first()
+        if found is None:
+            return groups
+        groups.append((found[0], found[1]))
 
 
 def _translation_quality(session: Session, experiment_ids: set[int]) -> dict[tuple[int, str, str], float | None]:
@@ -209,11 +268,6 @@ def _translation_quality(session: Session, experiment_ids: set[int]) -> dict[tup
         .order_by(Metric.id)
     )
     return {(e, (t or "").upper(), lang): v for e, t, lang, v in session.execute(query)}
-
-
-def _text_order(session: Session, column: Any) -> Any:
-    """Order text as Python compares str (by code point), whatever collation the PostgreSQL database has."""
-    return column.collate("C") if session.get_bind().dialect.name == "postgresql" else column
 
 
 def _name_without_task(name: Any) -> ColumnElement[str]:
@@ -241,7 +295,6 @@ def _f1avg(session: Session, experiment_id: int | None, metric: str, limit: int 
             _name_without_task(Run.name).label("pair"),
             case((Run.task == "BOTH", Run.id), else_=0).label("both_run"),
             Run.id.label("run_id"),
-            Run.name.label("run"),
             Metric.task,
             Metric.value,
         )
@@ -255,7 +308,6 @@ def _f1avg(session: Session, experiment_id: int | None, metric: str, limit: int 
         select(
             means.c.experiment_id,
             means.c.both_run,
-            func.min(means.c.run).label("run"),
             (literal(0.5) * qc + literal(0.5) * qi).label("f1avg"),
             qc.label("qc"),
             func.min(case((means.c.task == "QC", means.c.run_id))).label("qc_run"),
@@ -268,8 +320,10 @@ def _f1avg(session: Session, experiment_id: int | None, metric: str, limit: int 
     if limit is not None:
         pairs = pairs.limit(limit)
     top = pairs.subquery("pairs")
+    # The names, of the pairs shown only: a pair is named by its QC run, less its task.
     query = (
-        select(top, Experiment.name.label("experiment"))
+        select(top, Run.name.label("run"), Experiment.name.label("experiment"))
+        .join(Run, Run.id == top.c.qc_run)
         .join(Experiment, Experiment.id == top.c.experiment_id)
         .order_by(top.c.f1avg.desc(), top.c.qc.desc(), top.c.qc_run)
     )

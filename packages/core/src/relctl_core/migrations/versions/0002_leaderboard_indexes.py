@@ -25,7 +25,7 @@ def upgrade() -> None:
         batch_op.drop_index("ix_metrics_experiment_id")
         batch_op.create_index(
             "ix_metrics_ranking",
-            ["name", "language", "task", "value", "run_id"],
+            ["name", "language", "task", sa.text("value DESC"), "run_id"],
             unique=False,
             postgresql_where=sa.text("fold IS NULL"),
             sqlite_where=sa.text("fold IS NULL"),
