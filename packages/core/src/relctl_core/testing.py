@@ -17,13 +17,10 @@ from typing import Any
 from sqlalchemy import select
 
 from relctl_core.db import DONE, RUNNING, Experiment, Run, Stage, session_scope
+from relctl_core.leaderboard import KNOWN_METRICS
 
-# What the evaluator writes per fold and group (relctl_evaluator.metrics.metric_names() less the pooled
-# threshold, which comes once per scored task).
-FOLD_METRICS = (
-    "f1@0.5", "precision@0.5", "recall@0.5", "f1@oof", "precision@oof", "recall@oof", "threshold@oof",
-    "roc_auc", "pr_auc", "positive_rate", "rows",
-)  # fmt: skip
+POOLED = "threshold@oof.pooled"  # tuned once per scored task, on all its rows
+FOLD_METRICS = tuple(name for name in KNOWN_METRICS if name != POOLED)  # per fold and group
 # "All relevant" scores the same on every experiment of the same data: boards are full of its ties.
 ALL_RELEVANT = {"f1@0.5": 0.81, "f1@oof": 0.81, "precision@0.5": 0.68, "recall@0.5": 1.0, "roc_auc": 0.5, "pr_auc": 0.68}
 
@@ -137,5 +134,5 @@ def _evaluation(
         mean = sum(defined) / len(defined)
         std = (sum((v - mean) ** 2 for v in defined) / (len(defined) - 1)) ** 0.5 if len(defined) > 1 else 0.0
         records.append({"fold": None, "language": language, "name": name, "value": mean, "std": std, "n": len(defined)})
-    records.append({"fold": None, "language": None, "name": "threshold@oof.pooled", "value": rng.uniform(0.3, 0.7), "std": None, "n": 100})
+    records.append({"fold": None, "language": None, "name": POOLED, "value": rng.uniform(0.3, 0.7), "std": None, "n": 100})
     return records
