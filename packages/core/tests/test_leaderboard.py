@@ -172,6 +172,10 @@ def test_the_board_from_sql_is_the_board_from_every_row(seeded: str, case: dict[
     assert board.cut == any(limit is not None and count > limit for count in groups.values())
     assert board.f1avg == pairs
     assert board.pairs == total_pairs
+    with session_scope(seeded) as session:
+        uncounted = leaderboard(session, **{**case, "limit": limit}, count=False)
+    assert (uncounted.rows, uncounted.cut, uncounted.f1avg, uncounted.pairs) == (board.rows, board.cut, board.f1avg, board.pairs)
+    assert uncounted.ranked == (board.ranked if "experiment_id" in case else None)
 
 
 def test_the_seeded_board_holds_what_the_comparison_must_cover(seeded: str) -> None:

@@ -550,7 +550,8 @@ def print_leaderboard(
     from relctl_core.leaderboard import leaderboard
 
     with session_scope(settings.database_url) as session:
-        board = leaderboard(session, experiment_id=experiment_id, task=task, metric=metric, by_language=by_language, limit=limit)
+        # The count of rows ranked is for the note people read; a script reading --json only wants the rows.
+        board = leaderboard(session, experiment_id=experiment_id, task=task, metric=metric, by_language=by_language, limit=limit, count=not as_json)
     rows, averages = board.rows, board.f1avg
     rows_note = pairs_note = None
     if board.cut:

@@ -68,6 +68,7 @@ def leaderboard(
     metric: str = DEFAULT_METRIC,
     by_language: bool = False,
     limit: int | None = DEFAULT_LIMIT,
+    count: bool = True,
 ) -> Board:
     """Finished runs ranked by the CV mean of ``metric``: one row per run and task (and language with
     by_language), best first within each task (and language), NaN means last, ties by run id; the top
@@ -76,12 +77,18 @@ def leaderboard(
     Each row: experiment, run, kind, task, language, the ranking metric's mean/std/folds, the CV means
     of the headline metrics (SHOWN) the run has, and with by_language the chrF of the experiment's
     translator in that language where the run reads translated queries. An unknown task or metric is
-    bad input that names the valid ones."""
+    bad input that names the valid ones.
+
+    ``count`` asks for the number of rows ranked (Board.ranked), for a note on what the limit left
+    out: one more read of the ranking index over every experiment, so scripts that only want the rows
+    skip it. One experiment's board is always counted (a few rows); the per-language board of every
+    experiment never is (ten times the rows of the overall one)."""
     task_code = checked_task(task)
     check_metric(session, metric)
     if limit is not None and limit < 1:
         raise InputError(f"must be at least 1, got {limit}", path="--limit")
-    rows, ranked, cut = _ranked_rows(session, experiment_id, task_code, metric, by_language, limit)
+    counted = experiment_id is not None or (count and not by_language)
+    rows, ranked, cut = _ranked_rows(session, experiment_id, task_code, metric, by_language, limit, counted)
     # F1avg pairs the overall rows of both tasks: a board of one task, or per language, has none.
     if metric.startswith("f1") and task_code is None and not by_language:
         averages, pairs = _f1avg(session, experiment_id, metric, limit)
@@ -128,7 +135,7 @@ def scored_metrics(session: Session) -> list[str]:
 
 
 def _ranked_rows(
-    session: Session, experiment_id: int | None, task_code: str | None, metric: str, by_language: bool, limit: int | None
+    session: Session, experiment_id: int | None, task_code: str | None, metric: str, by_language: bool, limit: int | None, counted: bool
 ) -> tuple[list[dict[str, Any]], int | None, bool]:
     # 1. The top of each (language, task) group. The ranking index holds a group best first (defined
     # means by value, descending, then run id; NaN means, ranked last, by run id), so each top is read
@@ -145,13 +152,13 @@ def _ranked_rows(
     if task_code is not None:
         conditions.append(Metric.task == task_code)
     ranked: int | None = None
-    if by_language and experiment_id is None:
-        # Unfinished runs are left to the tops: a group of nothing else comes out of them empty.
-        groups = _groups_along_the_index(session, [c for c in conditions if c is not not_unfinished])
-    else:
+    if counted:
         counts = select(Metric.language, Metric.task, func.count()).where(*conditions).group_by(Metric.language, Metric.task)
         found = session.execute(counts).all()
         groups, ranked = [(language, task) for language, task, _ in found], sum(rows for _, _, rows in found)
+    else:
+        # Unfinished runs are left to the tops: a group of nothing else comes out of them empty.
+        groups = _groups_along_the_index(session, [c for c in conditions if c is not not_unfinished])
     if not groups:
         return [], ranked, False
     tops = []
@@ -246,12 +253,15 @@ def _ranked_rows(
 
 def _groups_along_the_index(session: Session, conditions: list[Any]) -> list[tuple[str | None, str]]:
     """The (language, task) groups that hold rows, each found by one step along the ranking index past
-    the one before: a per-language board's groups without reading its hundreds of thousands of rows."""
+    the one before: a board's groups without reading its rows (hundreds of thousands per language)."""
     groups: list[tuple[str | None, str]] = []
     while True:
         query = select(Metric.language, Metric.task).where(*conditions).order_by(Metric.language, Metric.task).limit(1)
         if groups:
-            query = query.where(tuple_(Metric.language, Metric.task) > tuple_(*groups[-1]))
+            language, task = groups[-1]
+            # All languages are NULL on the overall board (and none on the per-language one).
+            past = Metric.task > task if language is None else tuple_(Metric.language, Metric.task) > tuple_(language, task)
+            query = query.where(past)
         found = session.execute(query).first()
         if found is None:
             return groups
