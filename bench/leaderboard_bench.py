@@ -17,7 +17,7 @@ can (python, psycopg, print the rows as JSON). It prints p50 wall time and peak 
 ratio to the floor, as a Markdown table; raw figures go to bench/leaderboard_bench.last.json.
 
     .venv/bin/python bench/leaderboard_bench.py --experiments 100 1000 10000 --repeats 7
-    .venv/bin/python bench/leaderboard_bench.py --experiments 1000 --old e3b9bf0   # also the old Python ranking
+    .venv/bin/python bench/leaderboard_bench.py --old e3b9bf0   # also the old Python ranking, up to 1,000
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def main() -> int:
     parser.add_argument("--experiments", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--repeats", type=int, default=7, help="runs of each command; p50 of these")
     parser.add_argument("--old", default=None, help="a commit whose leaderboard.py is timed too (its Python ranking)")
+    parser.add_argument("--old-max", type=int, default=1000, help="time --old up to this many experiments (it needs GBs beyond)")
     parser.add_argument("--keep", action="store_true", help="keep the databases (their URLs are printed)")
     parser.add_argument("--url", default=None, help="time an already seeded database instead of seeding one")
     args = parser.parse_args()
@@ -87,7 +88,9 @@ def main() -> int:
                 counts = seed(url, experiments)
                 counts["seed_s"] = round(time.monotonic() - started, 1)
                 print(f"seeded {experiments:,} experiments in {counts['seed_s']} s: {counts}", file=sys.stderr)
-            results.append({"experiments": experiments, **time_commands(url, args.repeats, args.old)})
+            load = os.getloadavg()[0]
+            figures = time_commands(url, args.repeats, args.old if experiments <= args.old_max else None)
+            results.append({"experiments": experiments, "load_before": round(load, 1), "load_after": round(os.getloadavg()[0], 1), **figures})
         finally:
             if args.keep or args.url:
                 print(f"kept {url}", file=sys.stderr)
@@ -350,7 +353,7 @@ SELECT json_build_object(
 FLOOR_LIST = """
 SELECT json_build_object('experiments', (SELECT json_agg(x ORDER BY x.id DESC) FROM (
     SELECT e.id, e.name, e.status, (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id) AS runs, e.created_at AS created, e.finished_at AS finished
-    FROM experiments e ORDER BY e.id DESC LIMIT 20) x),
+    FROM experiments e ORDER BY e.id DESC LIMIT 50) x),
   'total', (SELECT count(*) FROM experiments))::text
 """
 FLOOR_SCRIPT = "import os, psycopg, sys; print(psycopg.connect(os.environ['FLOOR_URL']).execute(sys.argv[1]).fetchone()[0])"
@@ -453,6 +456,8 @@ def markdown(results: list[dict]) -> str:
                 f"| {f['relctl']['p50_ms'] / f['floor']['p50_ms']:.2f}x | {f['relctl']['cpu_ms']:.0f} ms | {f['relctl']['peak_rss_mb']:.0f} MB "
                 f"| {f['floor']['peak_rss_mb']:.0f} MB | " + (f"{old['p50_ms'] / 1000:.1f} s | {old['peak_rss_mb']:.0f} MB |" if old else "- | - |")
             )
+    loads = ", ".join(f"{r['experiments']:,}: {r['load_before']}-{r['load_after']}" for r in results)
+    lines.append(f"\nHost load average (1 min) while timing, by size: {loads} (on {os.cpu_count()} cores).")
     return "\n".join(lines)
 
 

@@ -424,7 +424,7 @@ def retry(experiment_id: int, wait: bool) -> None:
 
 
 @cli.command(name="list")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="How many experiments, newest first.")
+@click.option("--limit", default=DEFAULT_LIMIT, show_default=True, type=click.IntRange(min=1), help="How many experiments, newest first.")
 @click.option("--json", "as_json", is_flag=True)
 def list_experiments(limit: int, as_json: bool) -> None:
     """List recent experiments.
