@@ -6,13 +6,14 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import click
 from relctl_core.db import CANCELLED, DONE, FAILED, Event, Experiment, Run, Stage, session_scope
 from relctl_core.errors import InputError, RelctlError
+from relctl_core.leaderboard import DEFAULT_LIMIT, DEFAULT_METRIC
 from relctl_core.settings import Settings, load_settings, redact_url
 from sqlalchemy import func, select
 
@@ -21,8 +22,29 @@ from relctl_cli.render import console, emit_json, err_console, fmt, state, table
 TERMINAL = (DONE, FAILED, CANCELLED)
 
 
+@cache
+def plugin_commands() -> dict[str, Any]:
+    """Commands that installed packages add (entry points ``relctl.commands``), by name, not yet loaded."""
+    from importlib.metadata import entry_points
+
+    return {plugin.name: plugin for plugin in entry_points(group="relctl.commands")}
+
+
 class RelctlGroup(click.Group):
-    """Turns relctl's own errors into a one-line message and the right exit status (2 for bad input)."""
+    """Turns relctl's own errors into a one-line message and the right exit status (2 for bad input).
+
+    Plugin commands load when asked for: a command of relctl's own never reads the installed packages'
+    metadata or imports another package's command module (and what that module imports)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *plugin_commands()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in plugin_commands():
+            command = plugin_commands()[cmd_name].load()
+            self.add_command(command, cmd_name)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -37,6 +59,16 @@ def settings_with_schema() -> Settings:
 
     settings = load_settings()
     check_services(settings)
+    return settings
+
+
+def settings_with_database() -> Settings:
+    """Settings for a command that only reads the run database: it must be reachable and current; the
+    broker is not needed, and neither is anything that talks to it."""
+    from relctl_core.migrate import check_database
+
+    settings = load_settings()
+    check_database(settings.database_url)
     return settings
 
 
@@ -166,7 +198,7 @@ def run(file: Path, concurrency: int, trainings: int, as_json: bool) -> None:
 
 
 def finish(settings: Settings, experiment_id: int, final: str, as_json: bool) -> None:
-    print_leaderboard(settings, experiment_id=experiment_id, task=None, metric="f1@oof", by_language=False, as_json=as_json)
+    print_leaderboard(settings, experiment_id=experiment_id, task=None, metric=DEFAULT_METRIC, by_language=False, as_json=as_json)
     if final != DONE:
         with session_scope(settings.database_url) as session:
             error = experiment_or_fail(session, experiment_id).error
@@ -428,7 +460,7 @@ def retry(experiment_id: int, wait: bool) -> None:
 
 
 @cli.command(name="list")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=DEFAULT_LIMIT, show_default=True, type=click.IntRange(min=1), help="How many experiments, newest first.")
 @click.option("--json", "as_json", is_flag=True)
 def list_experiments(limit: int, as_json: bool) -> None:
     """List recent experiments.
@@ -437,17 +469,25 @@ def list_experiments(limit: int, as_json: bool) -> None:
     Example:
       relctl list --limit 5
     """
-    settings = settings_with_schema()
+    settings = settings_with_database()
     with session_scope(settings.database_url) as session:
-        runs = dict(session.execute(select(Run.experiment_id, func.count(Run.id)).group_by(Run.experiment_id)).tuples().all())
+        # Only the experiments shown, and their run counts, leave the database.
+        runs = select(func.count(Run.id)).where(Run.experiment_id == Experiment.id).correlate(Experiment).scalar_subquery()
+        query = select(Experiment.id, Experiment.name, Experiment.status, runs, Experiment.created_at, Experiment.finished_at)
         rows = [
-            {"id": e.id, "name": e.name, "status": e.status, "runs": runs.get(e.id, 0), "created": e.created_at, "finished": e.finished_at}
-            for e in session.scalars(select(Experiment).order_by(Experiment.id.desc()).limit(limit))
+            {"id": e_id, "name": name, "status": status, "runs": count, "created": created, "finished": finished}
+            for e_id, name, status, count, created, finished in session.execute(query.order_by(Experiment.id.desc()).limit(limit))
         ]
+        total = session.scalar(select(func.count(Experiment.id))) if len(rows) == limit else len(rows)
+    note = f"showing the newest {len(rows):,} of {total:,} experiments; --limit to see more" if len(rows) < total else None
     if as_json:
         emit_json(rows)
+        if note:
+            print(note, file=sys.stderr)
         return
     console.print(table(None, ["id", "name", "status", "runs", "created", "finished"], [list(r.values()) for r in rows], states="status"))
+    if note:
+        console.print(f"[dim]{note}[/]", highlight=False)
 
 
 @cli.command()
@@ -519,11 +559,12 @@ def example_inputs(settings: Settings, stages: list[Stage], count: int = 5) -> l
 
 @cli.command(name="leaderboard")
 @click.option("--experiment", "experiment_id", type=int, default=None, help="Only this experiment.")
-@click.option("--task", type=click.Choice(["qc", "qi"], case_sensitive=False), default=None)
-@click.option("--metric", default="f1@oof", show_default=True, help="Rank by: f1@oof, f1@0.5, roc_auc, pr_auc, precision@0.5, ...")
+@click.option("--task", default=None, metavar="qc|qi", help="Only this task.")
+@click.option("--metric", default=DEFAULT_METRIC, show_default=True, help="Rank by: f1@oof, f1@0.5, roc_auc, pr_auc, precision@0.5, ...")
 @click.option("--by", "by", type=click.Choice(["language"]), default=None, help="One row per run and language.")
+@click.option("--limit", default=DEFAULT_LIMIT, show_default=True, type=click.IntRange(min=1), help="Top runs shown per task (per task and language with --by language), and F1avg pairs.")
 @click.option("--json", "as_json", is_flag=True)
-def leaderboard_command(experiment_id: int | None, task: str | None, metric: str, by: str | None, as_json: bool) -> None:
+def leaderboard_command(experiment_id: int | None, task: str | None, metric: str, by: str | None, limit: int, as_json: bool) -> None:
     """Rank finished runs by the cross-validation mean of a metric, baselines beside the models.
 
     F1@oof is scored at a threshold cross-fitted within each fold (tuned on the other half of the
@@ -535,18 +576,32 @@ def leaderboard_command(experiment_id: int | None, task: str | None, metric: str
       relctl leaderboard --task qc --metric roc_auc
       relctl leaderboard --experiment 12 --by language --json
     """
-    settings = settings_with_schema()
-    print_leaderboard(settings, experiment_id=experiment_id, task=task, metric=metric, by_language=by == "language", as_json=as_json)
+    settings = settings_with_database()
+    print_leaderboard(settings, experiment_id=experiment_id, task=task, metric=metric, by_language=by == "language", as_json=as_json, limit=limit)
 
 
-def print_leaderboard(settings: Settings, *, experiment_id: int | None, task: str | None, metric: str, by_language: bool, as_json: bool) -> None:
-    from relctl_core.leaderboard import f1avg, leaderboard
+def print_leaderboard(
+    settings: Settings, *, experiment_id: int | None, task: str | None, metric: str, by_language: bool, as_json: bool, limit: int = DEFAULT_LIMIT
+) -> None:
+    from relctl_core.leaderboard import leaderboard
 
     with session_scope(settings.database_url) as session:
-        rows = leaderboard(session, experiment_id=experiment_id, task=task, metric=metric, by_language=by_language)
-        averages = f1avg(rows, session) if metric.startswith("f1") else []
+        # The count of rows ranked is for the note people read; a script reading --json only wants the rows.
+        board = leaderboard(session, experiment_id=experiment_id, task=task, metric=metric, by_language=by_language, limit=limit, count=not as_json)
+    rows, averages = board.rows, board.f1avg
+    rows_note = pairs_note = None
+    if board.cut:
+        each = "each task and language" if by_language else "each task"
+        what = "rows" if by_language else "runs"
+        of = f" of {board.ranked:,}" if board.ranked is not None else ""
+        rows_note = f"showing {len(rows):,}{of} {what}, the top {limit} of {each}; --limit to see more"
+    if len(averages) < board.pairs:
+        pairs_note = f"showing {len(averages):,} of {board.pairs:,} F1avg pairs; --limit to see more"
     if as_json:
         emit_json({"metric": metric, "rows": rows, "f1avg": averages})
+        for note in (rows_note, pairs_note):
+            if note:
+                print(note, file=sys.stderr)  # not through rich: --json output imports none of it
         return
     columns = ["experiment", "run", "task"] + (["language"] if by_language else []) + ["mean", "std", "folds"]
     extra = [m for m in ("f1@0.5", "f1@oof", "roc_auc", "pr_auc") if m != metric]
@@ -556,8 +611,12 @@ def print_leaderboard(settings: Settings, *, experiment_id: int | None, task: st
         name = f"[dim]{r['run']}[/]" if r["kind"] == "baseline" else r["run"]
         body.append([f"{r['experiment_id']} {r['experiment']}", name, r["task"]] + ([r["language"]] if by_language else []) + [r.get("mean"), r.get("std"), r.get("folds")] + [r.get(m) for m in extra])
     console.print(table(f"leaderboard: {metric} (CV mean over folds)", columns + extra, body))
+    if rows_note:
+        console.print(f"[dim]{rows_note}[/]", highlight=False)
     if averages:
         console.print(table(f"F1avg = 0.5 {metric}(QC) + 0.5 {metric}(QI)", ["experiment", "run", "F1avg"], [[a["experiment_id"], a["run"], a["f1avg"]] for a in averages]))
+    if pairs_note:
+        console.print(f"[dim]{pairs_note}[/]", highlight=False)
 
 
 @cli.group()
@@ -628,6 +687,3 @@ def db_upgrade() -> None:
         raise
     console.print(f"{redact_url(settings.database_url)}: schema {before or 'empty'} -> {after}")
 
-
-for _plugin in entry_points(group="relctl.commands"):
-    cli.add_command(_plugin.load(), _plugin.name)

@@ -8,15 +8,38 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
-# Piped output (CI logs, `| less`) gets wide tables instead of rich's 80-column default.
-_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 160)
-console = Console(width=_WIDTH)
-err_console = Console(stderr=True, width=_WIDTH)
+
+class _ConsoleOnFirstUse:
+    """A rich Console made when first used: a command that prints only JSON never imports rich."""
+
+    def __init__(self, **options: Any) -> None:
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_console", None)
+
+    def _made(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            # Piped output (CI logs, `| less`) gets wide tables instead of rich's 80-column default.
+            width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 160)
+            object.__setattr__(self, "_console", Console(width=width, **self._options))
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._made(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._made(), name, value)
+
+
+console: Console = _ConsoleOnFirstUse()  # type: ignore[assignment]
+err_console: Console = _ConsoleOnFirstUse(stderr=True)  # type: ignore[assignment]
 
 STATE_STYLE = {"pending": "dim", "queued": "cyan", "running": "yellow", "done": "green", "failed": "bold red", "cancelled": "magenta"}
 
@@ -52,6 +75,8 @@ def emit_json(value: Any) -> None:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, states: str | None = None) -> Table:
+    from rich.table import Table
+
     out = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
         out.add_column(column, justify="right" if column in {"mean", "std", "folds", "id", "F1avg"} else "left")

@@ -1,5 +1,13 @@
 """Experiment schema, settings, data loading, run database, artifact and model stores, Celery app and stage graph for relctl."""
 
-from importlib.metadata import version
+from typing import Any
 
-__version__ = version("relctl-core")
+
+def __getattr__(name: str) -> Any:
+    # The version is read from the installed metadata when asked for, not on every import: reading it
+    # imports importlib.metadata, a good part of a short command's start-up.
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("relctl-core")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

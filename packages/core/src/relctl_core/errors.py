@@ -38,5 +38,10 @@ class InputError(RelctlError):
         return f"{where}: {self.message}" if where else self.message
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (a driver's error can run to pages), or its type's name."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 class StageFailed(RelctlError):
     """A pipeline stage failed; the message is what the stage reported."""

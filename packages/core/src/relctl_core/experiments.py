@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete
 
 from relctl_core.db import Experiment, session_scope
-from relctl_core.errors import InputError
+from relctl_core.errors import InputError, first_line
 from relctl_core.payloads import TASK_CODES
 from relctl_core.pipeline import advance, write_experiment
 from relctl_core.settings import Settings, redact_url
@@ -90,22 +90,18 @@ def _check_split_fits(loaded: LoadedSpec, run: RunSpec, task_name: str, rows: li
 
 def check_services(settings: Settings, *, broker: bool = True) -> None:
     """Fail fast, as bad input, when the run database (or, unless broker=False, the broker) cannot be reached."""
-    from relctl_core.celery_app import get_app
-    from relctl_core.migrate import ensure_schema
+    from relctl_core.migrate import check_database
 
-    try:
-        ensure_schema(settings.database_url)
-    except Exception as exc:
-        if type(exc).__module__.startswith("sqlalchemy"):
-            raise InputError(f"cannot use the run database {redact_url(settings.database_url)}: {_first_line(exc)}", path="RELCTL_DATABASE_URL") from None
-        raise
+    check_database(settings.database_url)
     if settings.embedded_broker or not broker:
         return
+    from relctl_core.celery_app import get_app
+
     try:
         with get_app().connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=5)
     except Exception as exc:
-        raise InputError(f"cannot reach the broker {redact_url(settings.broker_url)}: {_first_line(exc)}", path="RELCTL_BROKER_URL") from None
+        raise InputError(f"cannot reach the broker {redact_url(settings.broker_url)}: {first_line(exc)}", path="RELCTL_BROKER_URL") from None
 
 
 def check_backbones(settings: Settings, prepared: Prepared) -> None:
@@ -123,10 +119,6 @@ def check_backbones(settings: Settings, prepared: Prepared) -> None:
             model = translate.model or DEFAULT_TRANSLATION_MODELS.get(translate.backend)
             if translate.backend in ("causal-lm", "seq2seq") and model:
                 resolve_backbone(settings, model, path="translation.model")
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def submit(settings: Settings, path: str | Path, *, prepared: Prepared | None = None) -> int:
@@ -148,5 +140,5 @@ def submit(settings: Settings, path: str | Path, *, prepared: Prepared | None = 
     except Exception as exc:
         with session_scope(settings.database_url) as session:
             session.execute(delete(Experiment).where(Experiment.id == experiment_id))
-        raise InputError(f"cannot enqueue on the broker {redact_url(settings.broker_url)}: {_first_line(exc)}", path="RELCTL_BROKER_URL") from None
+        raise InputError(f"cannot enqueue on the broker {redact_url(settings.broker_url)}: {first_line(exc)}", path="RELCTL_BROKER_URL") from None
     return experiment_id

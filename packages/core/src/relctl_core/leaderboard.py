@@ -1,17 +1,63 @@
-"""Leaderboards from the run database: runs ranked by the CV mean of a metric, baselines beside them."""
+"""Leaderboards from the run database: runs ranked by the CV mean of a metric, baselines beside them.
+
+The ranking, the filters, the F1avg pairing and the cut to the rows shown run in the database, on
+indexes made for them (db.py), and only the rows shown come back: a board costs about the same at a
+hundred experiments as at ten thousand. ``limit`` keeps the top rows of each task (of each task and
+language with ``by_language``), so that one task's runs never push the other's off the board; how many
+rows there were before the cut comes back with them.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
 
 from relctl_core.db import DONE, Experiment, Metric, Run
+from relctl_core.errors import InputError
+from relctl_core.stages import TASK_CODES
 
 DEFAULT_METRIC = "f1@oof"
+DEFAULT_LIMIT = 50
 SHOWN = ("f1@oof", "f1@0.5", "roc_auc", "pr_auc")
+TASKS = ("qc", "qi")  # the tasks runs are scored on (a model for both is scored on each)
+CHRF = "translation.chrf"
+# What the evaluator writes for every run (relctl_evaluator.metrics.metric_names(), in its order; a
+# cross-package test keeps the two alike): what one may rank by before any run has been scored.
+KNOWN_METRICS = (
+    "f1@0.5", "precision@0.5", "recall@0.5", "f1@oof", "precision@oof", "recall@oof", "threshold@oof",
+    "roc_auc", "pr_auc", "positive_rate", "rows", "threshold@oof.pooled",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Board:
+    """A leaderboard as shown: its rows and F1avg pairs after the limit, and what the limit left out.
+
+    ``ranked`` is the number of rows ranked before the limit where it was counted: always for the
+    overall board and for one experiment's, not for the per-language board of every experiment (ten
+    times as many rows, and counting them would cost more than the board); ``cut`` says whether the
+    limit left rows out. ``pairs`` is the number of F1avg pairs before the limit."""
+
+    metric: str
+    rows: list[dict[str, Any]]
+    ranked: int | None
+    cut: bool
+    f1avg: list[dict[str, Any]]
+    pairs: int
 
 
 def leaderboard(
@@ -21,86 +67,286 @@ def leaderboard(
     task: str | None = None,
     metric: str = DEFAULT_METRIC,
     by_language: bool = False,
-) -> list[dict[str, Any]]:
-    """One row per finished run (per run and language with by_language), best CV mean first.
+    limit: int | None = DEFAULT_LIMIT,
+    count: bool = True,
+) -> Board:
+    """Finished runs ranked by the CV mean of ``metric``: one row per run and task (and language with
+    by_language), best first within each task (and language), NaN means last, ties by run id; the top
+    ``limit`` of each (None: all), and the F1avg pairs of the same runs, best first.
 
-    Each row: experiment, run, kind, task, language, the ranking metric's mean/std/folds, and the CV
-    means of the other headline metrics."""
-    query = (
-        select(Metric, Run, Experiment.name)
-        .join(Run, Metric.run_id == Run.id)
-        .join(Experiment, Run.experiment_id == Experiment.id)
-        .where(Metric.fold.is_(None), Run.status == DONE)
-    )
+    Each row: experiment, run, kind, task, language, the ranking metric's mean/std/folds, the CV means
+    of the headline metrics (SHOWN) the run has, and with by_language the chrF of the experiment's
+    translator in that language where the run reads translated queries. An unknown task or metric is
+    bad input that names the valid ones.
+
+    ``count`` asks for the number of rows ranked (Board.ranked), for a note on what the limit left
+    out: one more read of the ranking index over every experiment, so scripts that only want the rows
+    skip it. One experiment's board is always counted (a few rows); the per-language board of every
+    experiment never is (ten times the rows of the overall one)."""
+    task_code = checked_task(task)
+    check_metric(session, metric)
+    if limit is not None and limit < 1:
+        raise InputError(f"must be at least 1, got {limit}", path="--limit")
+    counted = experiment_id is not None or (count and not by_language)
+    rows, ranked, cut = _ranked_rows(session, experiment_id, task_code, metric, by_language, limit, counted)
+    # F1avg pairs the overall rows of both tasks: a board of one task, or per language, has none.
+    if metric.startswith("f1") and task_code is None and not by_language:
+        averages, pairs = _f1avg(session, experiment_id, metric, limit)
+    else:
+        averages, pairs = [], 0
+    return Board(metric=metric, rows=rows, ranked=ranked, cut=cut, f1avg=averages, pairs=pairs)
+
+
+def checked_task(task: str | None) -> str | None:
+    """The task code (QC, QI) of a --task value; anything else is bad input."""
+    if task is None:
+        return None
+    if task.lower() not in TASKS:
+        raise InputError(f"unknown task {task!r}; valid: {', '.join(TASKS)}", path="--task")
+    return task.upper()
+
+
+def check_metric(session: Session, metric: str) -> None:
+    """A metric is valid if some run was scored on it or, while no run has been, if the evaluator writes it."""
+    scored = select(Metric.id).where(Metric.name == metric, Metric.fold.is_(None), Metric.run_id.is_not(None)).limit(1)
+    if session.scalar(scored) is not None:
+        return
+    valid = scored_metrics(session) or list(KNOWN_METRICS)
+    if metric not in valid:
+        raise InputError(f"unknown metric {metric!r}; valid: {', '.join(valid)}", path="--metric")
+
+
+def scored_metrics(session: Session) -> list[str]:
+    """The metrics runs were scored on, the evaluator's in its order first.
+
+    Read one name at a time, each the next one up the ranking index, so that finding a dozen names
+    does not read millions of rows."""
+    names: list[str] = []
+    while True:
+        query = select(func.min(Metric.name)).where(Metric.fold.is_(None), Metric.run_id.is_not(None))
+        if names:
+            query = query.where(Metric.name > names[-1])
+        name = session.scalar(query)
+        if name is None:
+            break
+        names.append(name)
+    order = {name: position for position, name in enumerate(KNOWN_METRICS)}
+    return sorted(names, key=lambda name: (order.get(name, len(order)), name))
+
+
+def _ranked_rows(
+    session: Session, experiment_id: int | None, task_code: str | None, metric: str, by_language: bool, limit: int | None, counted: bool
+) -> tuple[list[dict[str, Any]], int | None, bool]:
+    # 1. The top of each (language, task) group. The ranking index holds a group best first (defined
+    # means by value, descending, then run id; NaN means, ranked last, by run id), so each top is read
+    # off the start of its range and nothing is sorted; one row more than the limit tells a cut group.
+    unfinished = select(Run.id).where(Run.status != DONE).cte("unfinished")
+    conditions = [
+        Metric.name == metric,
+        Metric.fold.is_(None),
+        Metric.language.is_not(None) if by_language else Metric.language.is_(None),
+        not_unfinished := Metric.run_id.not_in(select(unfinished.c.id)),
+    ]
     if experiment_id is not None:
-        query = query.where(Run.experiment_id == experiment_id)
-    if task is not None:
-        query = query.where(Metric.task == task.upper())
-    query = query.where(Metric.language.is_not(None) if by_language else Metric.language.is_(None))
-    # Keyed by the metric's task too: a model for both tasks has a row per task.
-    rows: dict[tuple[int, str, str | None], dict[str, Any]] = {}
-    reads_translations: set[int] = set()  # model runs whose input includes the English query
-    for m, run, experiment_name in session.execute(query):
-        row = rows.setdefault(
-            (run.id, m.task or run.task, m.language),
-            {
-                "experiment_id": run.experiment_id,
-                "experiment": experiment_name,
-                "run_id": run.id,
-                "run": run.name,
-                "kind": run.kind,
-                "task": m.task or run.task,
-                "language": m.language,
-                "metric": metric,
-            },
+        conditions.append(Metric.run_id.in_(select(Run.id).where(Run.experiment_id == experiment_id)))
+    if task_code is not None:
+        conditions.append(Metric.task == task_code)
+    ranked: int | None = None
+    if counted:
+        counts = select(Metric.language, Metric.task, func.count()).where(*conditions).group_by(Metric.language, Metric.task)
+        found = session.execute(counts).all()
+        groups, ranked = [(language, task) for language, task, _ in found], sum(rows for _, _, rows in found)
+    else:
+        # Unfinished runs are left to the tops: a group of nothing else comes out of them empty.
+        groups = _groups_along_the_index(session, [c for c in conditions if c is not not_unfinished])
+    if not groups:
+        return [], ranked, False
+    tops = []
+    columns = (Metric.run_id, Metric.task, Metric.language, Metric.value)
+    # Ordered as the index is, leading columns included: PostgreSQL takes `language IS NULL` for no
+    # equality, and would sort the whole group to order it by value alone.
+    index_order = (Metric.language, Metric.task, Metric.value.desc(), Metric.run_id)
+    more = None if limit is None else limit + 1
+    for language, task in groups:
+        in_group = [*conditions, Metric.task == task] + ([] if language is None else [Metric.language == language])
+        tops.append(select(*columns).where(*in_group, Metric.value.is_not(None)).order_by(*index_order).limit(more))
+        tops.append(select(*columns).where(*in_group, Metric.value.is_(None)).order_by(*index_order).limit(more))
+    # Each top a subquery of its own, so that its ORDER BY and LIMIT hold on SQLite too.
+    top = union_all(*(select(*t.subquery().c) for t in tops)).subquery("top")
+
+    # 2. In the same statement, what the rows read show: their runs, and by key their CV rows of the
+    # ranking and headline metrics (a handful per row, not the ranking's hundreds of thousands).
+    shown_metric = aliased(Metric, name="shown")
+    query = (
+        select(
+            top.c.run_id,
+            top.c.task,
+            top.c.language,
+            top.c.value.label("mean"),
+            Run.experiment_id,
+            Experiment.name.label("experiment"),
+            Run.name.label("run"),
+            Run.kind,
+            Run.config["mode"].as_string().label("mode"),
+            shown_metric.id,
+            shown_metric.name,
+            shown_metric.value,
+            shown_metric.std,
+            shown_metric.n,
         )
-        if run.kind == "model" and run.config.get("mode", "orig") != "orig":
-            reads_translations.add(run.id)
-        if m.name == metric:
-            row.update(mean=m.value, std=m.std, folds=m.n)
-        if m.name in SHOWN:
-            row[m.name] = m.value
-    ranked = [r for r in rows.values() if "mean" in r]
-    if by_language and ranked:
-        chrf = translation_quality(session, {r["experiment_id"] for r in ranked})
-        for row in ranked:
-            value = chrf.get((row["experiment_id"], row["task"], row["language"]))
-            if value is not None and row["run_id"] in reads_translations:
-                row["chrf"] = value
-    ranked.sort(key=lambda r: (r["task"], r["language"] or "", -(r["mean"] if r["mean"] is not None else float("-inf"))))
-    return ranked
+        .select_from(top)
+        .join(Run, Run.id == top.c.run_id)
+        .join(Experiment, Experiment.id == Run.experiment_id)
+        .outerjoin(
+            shown_metric,
+            and_(
+                shown_metric.run_id == top.c.run_id,
+                shown_metric.name.in_(sorted({metric, *SHOWN})),
+                shown_metric.fold.is_(None),
+                shown_metric.language == top.c.language if by_language else shown_metric.language.is_(None),
+                shown_metric.task == top.c.task,
+            ),
+        )
+    )
+    read: dict[tuple[int, str, str | None], Any] = {}
+    metrics: dict[tuple[int, str, str | None], dict[str, tuple[int, float | None, float | None, int | None]]] = defaultdict(dict)
+    for r in session.execute(query):
+        key = (r.run_id, r.task, r.language)
+        read[key] = r
+        if r.name is not None and (r.name not in metrics[key] or metrics[key][r.name][0] < r.id):
+            metrics[key][r.name] = (r.id, r.value, r.std, r.n)  # of two rows alike, the later, as a stage rewrites them
+
+    by_group: dict[tuple[str, str | None], list[Any]] = defaultdict(list)
+    for r in read.values():
+        by_group[(r.task, r.language)].append(r)
+    cut = False
+    rows: list[dict[str, Any]] = []
+    chrf = _translation_quality(session, {r.experiment_id for r in read.values()}) if by_language else {}
+    # Groups as Python orders text (whatever the database's collation), best first within each.
+    for group in sorted(by_group, key=lambda key: (key[0], key[1] or "")):
+        best_first = sorted(by_group[group], key=lambda r: (r.mean is None, -(r.mean or 0.0), r.run_id))
+        cut = cut or (limit is not None and len(best_first) > limit)
+        for r in best_first[:limit]:
+            found = metrics[(r.run_id, r.task, r.language)]
+            _, mean, std, folds = found[metric]
+            row: dict[str, Any] = {
+                "experiment_id": r.experiment_id,
+                "experiment": r.experiment,
+                "run_id": r.run_id,
+                "run": r.run,
+                "kind": r.kind,
+                "task": r.task,
+                "language": r.language,
+                "metric": metric,
+                "mean": mean,
+                "std": std,
+                "folds": folds,
+            }
+            row.update({name: found[name][1] for name in SHOWN if name in found})
+            reads_translations = r.kind == "model" and (r.mode or "orig") != "orig"
+            quality = chrf.get((r.experiment_id, r.task, r.language))
+            if reads_translations and quality is not None:
+                row["chrf"] = quality
+            rows.append(row)
+    return rows, ranked, cut
 
 
-def translation_quality(session: Session, experiment_ids: set[int]) -> dict[tuple[int, str, str], float]:
+def _groups_along_the_index(session: Session, conditions: list[Any]) -> list[tuple[str | None, str]]:
+    """The (language, task) groups that hold rows, each found by one step along the ranking index past
+    the one before: a board's groups without reading its rows (hundreds of thousands per language)."""
+    groups: list[tuple[str | None, str]] = []
+    while True:
+        query = select(Metric.language, Metric.task).where(*conditions).order_by(Metric.language, Metric.task).limit(1)
+        if groups:
+            language, task = groups[-1]
+            # All languages are NULL on the overall board (and none on the per-language one).
+            past = Metric.task > task if language is None else tuple_(Metric.language, Metric.task) > tuple_(language, task)
+            query = query.where(past)
+        found = session.execute(query).first()
+        if found is None:
+            return groups
+        groups.append((found[0], found[1]))
+
+
+def _translation_quality(session: Session, experiment_ids: set[int]) -> dict[tuple[int, str, str], float | None]:
     """(experiment, task, language) -> chrF of the experiment's translator on the reference set, where its
-    translate stage measured one: per-language relevance beside per-language translation quality."""
-    query = select(Metric.experiment_id, Metric.task, Metric.language, Metric.value).where(
-        Metric.name == "translation.chrf", Metric.run_id.is_(None), Metric.experiment_id.in_(experiment_ids)
+    translate stage measured one (the latest, where several did): per-language relevance beside
+    per-language translation quality."""
+    query = (
+        select(Metric.experiment_id, Metric.task, Metric.language, Metric.value)
+        .where(Metric.experiment_id.in_(sorted(experiment_ids)), Metric.name == CHRF, Metric.run_id.is_(None), Metric.language.is_not(None))
+        .order_by(Metric.id)
     )
-    return {(e, (t or "").upper(), lang): v for e, t, lang, v in session.execute(query) if lang is not None}
+    return {(e, (t or "").upper(), lang): v for e, t, lang, v in session.execute(query)}
 
 
-def f1avg(rows: list[dict[str, Any]], session: Session) -> list[dict[str, Any]]:
-    """F1avg = 0.5 F1_QC + 0.5 F1_QI for runs of one experiment that differ only in their task."""
-    by_pair: dict[tuple[int, str], dict[str, float]] = defaultdict(dict)
-    names: dict[tuple[int, str], str] = {}
-    for row in rows:
-        if row["language"] is not None or row.get("mean") is None:
-            continue
-        run = session.get(Run, row["run_id"])
-        assert run is not None
-        overrides = {k: v for k, v in (run.config.get("overrides") or {}).items() if k != "task"}
-        # A model for both tasks pairs with itself, never with the single-task runs beside it.
-        both = f"both:{run.id}" if run.task == "BOTH" else ""
-        key = (row["experiment_id"], run.kind + repr(sorted(overrides.items())) + (run.name if run.kind == "baseline" else "") + both)
-        by_pair[key][row["task"]] = row["mean"]
-        without_task = ",".join(part for part in run.name.split(",") if not part.startswith("task="))
-        names[key] = run.name if both else (without_task or row["experiment"])
-    return sorted(
-        (
-            {"experiment_id": key[0], "run": names[key], "metric": rows[0]["metric"], "f1avg": 0.5 * tasks["QC"] + 0.5 * tasks["QI"]}
-            for key, tasks in by_pair.items()
-            if {"QC", "QI"} <= tasks.keys()
-        ),
-        key=lambda r: -r["f1avg"],
+def _name_without_task(name: Any) -> ColumnElement[str]:
+    """A run's name less its ``task=...`` part, comma-fenced (",r=8,"): what a QC run of a sweep shares
+    with its QI twin. Run names are the sweep's settings, ``key=value`` joined by commas, so runs of
+    one experiment that differ only in their task differ only in that part."""
+    fenced: ColumnElement[str] = literal(",") + name + literal(",")
+    for task in TASK_CODES:
+        fenced = func.replace(fenced, f",task={task},", ",")
+    return fenced
+
+
+def _f1avg(session: Session, experiment_id: int | None, metric: str, limit: int | None) -> tuple[list[dict[str, Any]], int]:
+    """F1avg = 0.5 F1_QC + 0.5 F1_QI for runs of one experiment that differ only in their task.
+
+    A model for both tasks pairs with itself, never with the single-task runs beside it; baselines
+    pair by name. Best first; ties in the order of the pairs' QC rows on the board."""
+    conditions = [Metric.name == metric, Metric.fold.is_(None), Metric.language.is_(None), Metric.value.is_not(None), Run.status == DONE]
+    if experiment_id is not None:
+        conditions.append(Run.experiment_id == experiment_id)
+    means = (
+        select(
+            Run.experiment_id,
+            Run.kind,
+            _name_without_task(Run.name).label("pair"),
+            case((Run.task == "BOTH", Run.id), else_=0).label("both_run"),
+            Run.id.label("run_id"),
+            Metric.task,
+            Metric.value,
+        )
+        .join(Run, Run.id == Metric.run_id)
+        .where(*conditions)
+        .subquery("means")
     )
+    qc = func.max(case((means.c.task == "QC", means.c.value)))
+    qi = func.max(case((means.c.task == "QI", means.c.value)))
+    pairs = (
+        select(
+            means.c.experiment_id,
+            means.c.both_run,
+            (literal(0.5) * qc + literal(0.5) * qi).label("f1avg"),
+            qc.label("qc"),
+            func.min(case((means.c.task == "QC", means.c.run_id))).label("qc_run"),
+            func.count().over().label("pairs"),
+        )
+        .group_by(means.c.experiment_id, means.c.kind, means.c.pair, means.c.both_run)
+        .having(and_(func.count(case((means.c.task == "QC", 1))) > 0, func.count(case((means.c.task == "QI", 1))) > 0))
+        .order_by(literal_column("f1avg").desc(), literal_column("qc").desc(), literal_column("qc_run"))
+    )
+    if limit is not None:
+        pairs = pairs.limit(limit)
+    top = pairs.subquery("pairs")
+    # The names, of the pairs shown only: a pair is named by its QC run, less its task.
+    query = (
+        select(top, Run.name.label("run"), Experiment.name.label("experiment"))
+        .join(Run, Run.id == top.c.qc_run)
+        .join(Experiment, Experiment.id == top.c.experiment_id)
+        .order_by(top.c.f1avg.desc(), top.c.qc.desc(), top.c.qc_run)
+    )
+    averages, total = [], 0
+    for r in session.execute(query).mappings():
+        without_task = ",".join(part for part in r["run"].split(",") if not part.startswith("task="))
+        averages.append(
+            {
+                "experiment_id": r["experiment_id"],
+                "run": r["run"] if r["both_run"] else (without_task or r["experiment"]),
+                "metric": metric,
+                "f1avg": r["f1avg"],
+            }
+        )
+        total = r["pairs"]
+    return averages, total

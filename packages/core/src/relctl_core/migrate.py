@@ -2,36 +2,63 @@
 
 from __future__ import annotations
 
+import ast
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from relctl_core.db import get_engine
-from relctl_core.errors import RelctlError
+from relctl_core.errors import InputError, RelctlError, first_line
+from relctl_core.settings import redact_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
+@cache
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-    assert head is not None
-    return head
+    """The newest migration: the revision that no other migration revises.
+
+    Read from the migration files' own ``revision`` and ``down_revision`` assignments rather than
+    through Alembic, so that checking the schema costs a command no Alembic import (test_migrations
+    checks that Alembic finds the same head)."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else getattr(node, "target", None)
+            if not isinstance(target, ast.Name) or getattr(node, "value", None) is None:
+                continue
+            value = ast.literal_eval(node.value)  # type: ignore[arg-type]
+            if target.id == "revision":
+                revisions.add(value)
+            elif target.id == "down_revision" and value is not None:
+                revised.update([value] if isinstance(value, str) else value)
+    heads = revisions - revised
+    if len(heads) != 1:
+        raise RelctlError(f"the migrations in {MIGRATIONS} have {len(heads)} heads: {sorted(heads)}")
+    return heads.pop()
 
 
 def current_revision(url: str) -> str | None:
+    """The revision the database is at (Alembic's version table), None if it has none."""
     with get_engine(url).connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 # Workers on several hosts may start against one empty PostgreSQL database at once: the first
@@ -41,6 +68,9 @@ _SCHEMA_LOCK = 0x72656C63
 
 def upgrade(url: str, *, only_if_empty: bool = False) -> tuple[str | None, str]:
     """Upgrade the database to the newest schema; returns (revision before, revision after)."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
     engine = get_engine(url)
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
@@ -69,3 +99,13 @@ def ensure_schema(url: str) -> None:
         upgrade(url, only_if_empty=True)
         return
     raise RelctlError(f"the run database is at schema {revision or 'unknown'}, not {head_revision()}: run `relctl db upgrade`")
+
+
+def check_database(url: str) -> None:
+    """ensure_schema(), with a database that cannot be reached reported as bad input."""
+    try:
+        ensure_schema(url)
+    except Exception as exc:
+        if type(exc).__module__.startswith("sqlalchemy"):
+            raise InputError(f"cannot use the run database {redact_url(url)}: {first_line(exc)}", path="RELCTL_DATABASE_URL") from None
+        raise
