@@ -14,17 +14,18 @@ Category-aware splits follow the method in ARCHITECTURE.md:
   1. merge the groups each query touches into one placement unit, queries with the most rows first,
      while a unit stays within ``MAX_UNIT_SHARE`` of a fold;
   2. place the units into folds, largest first, balancing fold sizes and language x label counts;
-  3. bring every fold's positive and negative row counts within ``CLASS_COUNT_TOLERANCE`` of their
-     targets where the packing left one outside, then move single groups between folds to close
-     the links still open (Fiduccia-Mattheyses passes over the groups that share a query), never
-     taking a fold outside that band.
+  3. move single groups between folds to close the links still open, by simulated annealing
+     against leak gains kept up to date move by move, never taking a fold's positive or negative
+     row count outside ``CLASS_COUNT_TOLERANCE`` of its target (first bringing back into that band,
+     where it leaks nothing, a fold the packing left outside).
 
   Queries whose rows still end up in several folds are the residual leakage that
   ``relctl_splitter.audit.audit_split`` reports (on the QC sample, 5 folds: about 4% of rows at
   depth 2 and 2% at depth 3, against 14% for a random split).
 
-Everything works on integer codes of the rows' strings and on arrays: a split of a million rows takes
-seconds, and its work grows with the rows and the (query, group) pairs, not with their square.
+Everything works on integer codes of the rows' strings and on arrays, so a million rows split in
+seconds: the work grows with the rows, the (query, group) pairs and the annealing's tries (a number
+per category group), never with a product of them.
 """
 
 from __future__ import annotations
@@ -48,14 +49,16 @@ CLASS_COUNT_TOLERANCE = 0.05
 
 # Annealing schedule: moves tried per group that shares a query with another group, and the
 # temperature (in leaked rows) it falls through; a move leaking 2 more rows is taken half the
-# time at the start and almost never at the end.
+# time at the start and almost never at the end. This share of the tries goes to the fold where
+# the group leaks least, the rest to a random fold.
 ANNEALING_STEPS_PER_GROUP = 500
 ANNEALING_START = 3.0
 ANNEALING_END = 0.05
+ANNEALING_BEST_TARGET_SHARE = 0.5
 # Taken moves update the gains of their groups' neighbours; in all they may update this many per
 # row or per linked group, whichever allows more. Sparse data (the QC sample: a few neighbours a
 # group) never comes near that and runs the whole schedule; where each group shares queries with
-# hundreds of others the budget ends the schedule first, which on such data leaks no more.
+# hundreds of others the budget can end the schedule first, which on such data leaks no more.
 ANNEALING_WORK_PER_ROW = 20
 ANNEALING_WORK_PER_GROUP = 1000
 # Tries drawn at once; and the number of touched pairs above which a move sorts out the queries
@@ -458,38 +461,105 @@ def _close_query_links(
     A query whose rows span several folds leaks all of them, so a move costs the rows of the queries
     it splits and earns those of the queries it makes whole. No move takes a fold's positive or
     negative row count outside ``CLASS_COUNT_TOLERANCE`` of its target, or further outside where
-    the packing left it outside. First, while a fold is outside that band, moves that leak nothing
-    more bring it closer. Then simulated annealing: a random group that shares a query to a random
-    other fold, taken when it leaks no more rows or, with a chance that shrinks as the temperature
-    falls, when it leaks more (greedy moves stall where closing one link opens another). The
-    assignment that leaked least is kept.
-
-    The schedule ends after ``ANNEALING_STEPS_PER_GROUP`` tries per linked group, or once taken
-    moves have updated more gains than ``ANNEALING_WORK_PER_ROW`` per row and
-    ``ANNEALING_WORK_PER_GROUP`` per linked group, cooling with the larger share spent. Tries are
-    drawn ``ANNEALING_WINDOW`` at a time and their gains looked up together; taken moves are made
-    together, in batches that end before the first try whose gain a move of the batch changes
-    (its group shares a query with a moved group). That is the one-by-one schedule, move for move,
-    with a handful of array operations per batch.
+    the packing left it outside. First, while a fold is outside that band, the moves that leak
+    nothing more bring it closer; then simulated annealing (``_anneal``).
     """
     n_groups = len(fold_of_group)
     group_classes = np.bincount(group_of_row * 2 + label_of_row, minlength=2 * n_groups).reshape(n_groups, 2)
-    fold_classes = np.zeros((n_folds, 2), dtype=np.int64)
-    np.add.at(fold_classes, fold_of_group, group_classes)
-    class_targets = group_classes.sum(axis=0) / n_folds
-    low = class_targets * (1 - CLASS_COUNT_TOLERANCE)
-    high = class_targets * (1 + CLASS_COUNT_TOLERANCE)
+    band = _ClassBand(group_classes, fold_of_group, n_folds)
     gains = _LeakGains(links, fold_of_group, n_folds)
-    _move_into_band(gains, group_classes, fold_classes, low, high)
+    _move_into_band(gains, band)
+    n_movable = int(np.count_nonzero(np.diff(gains.own_start)))
+    work_budget = max(ANNEALING_WORK_PER_ROW * len(group_of_row), ANNEALING_WORK_PER_GROUP * n_movable)
+    _anneal(gains, band, ANNEALING_STEPS_PER_GROUP * n_movable, work_budget, rng)
 
-    movable = np.flatnonzero(np.diff(gains.own_start) > 0)
-    n_steps = ANNEALING_STEPS_PER_GROUP * len(movable)
-    work_budget = max(ANNEALING_WORK_PER_ROW * len(group_of_row), ANNEALING_WORK_PER_GROUP * len(movable))
+
+class _ClassBand:
+    """Each fold's positive and negative row counts, and the band CLASS_COUNT_TOLERANCE around their targets."""
+
+    def __init__(self, group_classes: np.ndarray, fold_of_group: np.ndarray, n_folds: int) -> None:
+        self.group_classes = group_classes
+        self.fold_classes = np.zeros((n_folds, 2), dtype=np.int64)
+        np.add.at(self.fold_classes, fold_of_group, group_classes)
+        targets = group_classes.sum(axis=0) / n_folds
+        self.low = targets * (1 - CLASS_COUNT_TOLERANCE)
+        self.high = targets * (1 + CLASS_COUNT_TOLERANCE)
+
+    def outside(self, counts: np.ndarray) -> np.ndarray:
+        """Rows by which class counts (last axis) lie outside the band, summed over the classes."""
+        return (np.maximum(self.low - counts, 0) + np.maximum(counts - self.high, 0)).sum(axis=-1)
+
+    def allows(self, moved: np.ndarray, leaving: np.ndarray, arriving: np.ndarray) -> np.ndarray:
+        """Whether moving class counts ``moved`` out of a fold with counts ``leaving`` into one with
+        ``arriving`` keeps every count of both inside the band, or no further outside it."""
+        return (moved <= np.maximum(leaving - self.low, 0)).all(axis=-1) & (
+            moved <= np.maximum(self.high - arriving, 0)
+        ).all(axis=-1)
+
+    def move(self, group: int, source: int, target: int) -> None:
+        self.fold_classes[source] -= self.group_classes[group]
+        self.fold_classes[target] += self.group_classes[group]
+
+
+def _move_into_band(gains: _LeakGains, band: _ClassBand) -> None:
+    """While a fold lies outside the band, take the move that leaks no more rows and brings the folds
+    closest to it, fewest leaked rows first; stop when no such move is left."""
+    n_groups, n_folds = gains.gain.shape
+    fold_of_group = gains.fold_of_group
+    every_group = np.repeat(np.arange(n_groups), n_folds)
+    every_fold = np.tile(np.arange(n_folds), n_groups)
+    moved = band.group_classes[every_group]
+    while band.outside(band.fold_classes).sum() > 0:
+        sources = fold_of_group[every_group]
+        leaving, arriving = band.fold_classes[sources], band.fold_classes[every_fold]
+        closer = (
+            band.outside(leaving)
+            - band.outside(leaving - moved)
+            + band.outside(arriving)
+            - band.outside(arriving + moved)
+        )
+        gain = gains.gain.ravel()
+        allowed = band.allows(moved, leaving, arriving) & (sources != every_fold) & (closer > 0) & (gain <= 0)
+        if not allowed.any():
+            return
+        best = int(np.argmin(np.where(allowed, gain - closer / (closer.max() + 1), np.inf)))
+        group, target = int(every_group[best]), int(every_fold[best])
+        band.move(group, int(fold_of_group[group]), target)
+        gains.move([group], [target], [gains.touched_pairs(group, target)])
+
+
+def _anneal(
+    gains: _LeakGains, band: _ClassBand, n_steps: int, work_budget: int, rng: np.random.Generator
+) -> None:
+    """Simulated annealing over single group moves: ``gains.fold_of_group`` ends at the least-leaking
+    assignment seen (``gains`` and ``band`` no longer describe it then).
+
+    Each try takes a random group that shares a query to another fold: a random one, or, for
+    ``ANNEALING_BEST_TARGET_SHARE`` of the tries, the one where it leaks least. A try is taken when
+    it leaks no more rows or, with a chance that shrinks as the temperature falls, when it leaks
+    more (greedy moves stall where closing one link opens another), and when the band allows it.
+    Aiming half the tries where they leak least finds the moves that close links sooner; the
+    random half keeps the walk from crowding groups into the same folds. The schedule ends after
+    ``n_steps`` tries or once taken moves have updated ``work_budget`` gains, cooling with the
+    larger share spent.
+
+    Tries are drawn ``ANNEALING_WINDOW`` at a time and their gains looked up together; the moves
+    they take are made in batches, each ending before the first try whose gain a move of the batch
+    changes (its group shares a query with a moved group). That is the one-by-one schedule, move
+    for move, with a handful of array operations per batch. Judging a try's band is arithmetic on
+    a few numbers, done in plain Python as the batch goes.
+    """
+    links, fold_of_group = gains.links, gains.fold_of_group
+    n_groups, n_folds = gains.gain.shape
+    movable = np.flatnonzero(np.diff(gains.own_start))
+    if not len(movable) or not n_steps:
+        return
     best_leaked, best_folds = gains.leaked, fold_of_group.copy()
-    # Judging a try's band is plain arithmetic on a few numbers: done in Python, move by move.
-    classes = group_classes.tolist()
-    counts = fold_classes.tolist()
-    (low_0, low_1), (high_0, high_1) = low.tolist(), high.tolist()
+    classes = band.group_classes.tolist()
+    counts = band.fold_classes.tolist()
+    (low_0, low_1), (high_0, high_1) = band.low.tolist(), band.high.tolist()
+    fold_order = np.arange(n_folds)
+    never = np.iinfo(np.int64).max
     neighbour = np.zeros(n_groups, dtype=bool)
     steps = work = 0
     while steps < n_steps and work < work_budget:
@@ -500,15 +570,21 @@ def _close_query_links(
         window_shifts = rng.integers(1, n_folds, size=size)
         # a move leaking `gain` more rows is taken with chance exp(-gain / T): when gain <= T * -log(draw)
         window_allowances = temperature * -np.log1p(-rng.random(size))
+        window_aims = rng.random(size) < ANNEALING_BEST_TARGET_SHARE
         tried = 0
         while tried < size:
             groups = window_groups[tried:]
             sources = fold_of_group[groups]
-            targets = (sources + window_shifts[tried:]) % n_folds
+            shifts = window_shifts[tried:]
+            targets = (sources + shifts) % n_folds
+            aimed = np.flatnonzero(window_aims[tried:])
+            if len(aimed):
+                # the other fold of least gain; ties go to the first from the random one on
+                key = gains.gain[groups[aimed]] * n_folds + (fold_order - targets[aimed, None]) % n_folds
+                key[np.arange(len(aimed)), sources[aimed]] = never
+                targets[aimed] = key.argmin(axis=1)
             leak_changes = gains.gain[groups, targets]
             candidates = np.flatnonzero(leak_changes <= window_allowances[tried:])
-            # The batch: candidates in order whose band allows them, up to the first try whose
-            # group shares a query with a group the batch moves, as that try's gain is out of date.
             batch: list[int] = []
             touched: list[np.ndarray] = []
             end = len(groups)
@@ -543,10 +619,9 @@ def _close_query_links(
                 batch.append(index)
                 since = index + 1
             else:
-                if batch:
-                    stale = neighbour[groups[since:]]
-                    if stale.any():
-                        end = since + int(np.argmax(stale))
+                stale = neighbour[groups[since:]] if batch else np.zeros(0, dtype=bool)
+                if stale.any():
+                    end = since + int(np.argmax(stale))
             if not batch:
                 break
             neighbour[:] = False
@@ -561,34 +636,3 @@ def _close_query_links(
             tried += end
         steps += size
     fold_of_group[:] = best_folds
-
-
-def _move_into_band(
-    gains: _LeakGains, group_classes: np.ndarray, fold_classes: np.ndarray, low: np.ndarray, high: np.ndarray
-) -> None:
-    """While a fold's class counts lie outside [low, high], take the move that leaks no more rows and
-    brings the folds closest to the band; stop when none does. Counts move with the groups (in place)."""
-    n_groups, n_folds = gains.gain.shape
-    fold_of_group = gains.fold_of_group
-    every_group = np.repeat(np.arange(n_groups), n_folds)
-    every_fold = np.tile(np.arange(n_folds), n_groups)
-
-    def outside(counts: np.ndarray) -> np.ndarray:
-        return (np.maximum(low - counts, 0) + np.maximum(counts - high, 0)).sum(axis=-1)
-
-    while outside(fold_classes).sum() > 0:
-        moved = group_classes[every_group]
-        sources = fold_of_group[every_group]
-        leaving, arriving = fold_classes[sources], fold_classes[every_fold]
-        closer = outside(leaving) - outside(leaving - moved) + outside(arriving) - outside(arriving + moved)
-        allowed = (moved <= np.maximum(leaving - low, 0)).all(axis=1) & (
-            moved <= np.maximum(high - arriving, 0)
-        ).all(axis=1)
-        allowed &= (sources != every_fold) & (closer > 0) & (gains.gain.ravel() <= 0)
-        if not allowed.any():
-            return
-        best = int(np.argmin(np.where(allowed, gains.gain.ravel() - closer / (closer.max() + 1), np.inf)))
-        group, target = int(every_group[best]), int(every_fold[best])
-        fold_classes[fold_of_group[group]] -= group_classes[group]
-        fold_classes[target] += group_classes[group]
-        gains.move([group], [target], [gains.touched_pairs(group, target)])
