@@ -107,7 +107,9 @@ def _taxonomy(rng: np.random.Generator) -> tuple[list[str], np.ndarray, np.ndarr
     def name(level: int, index: int) -> str:
         # one level name in twelve holds ", " as real ones do ("automobiles, parts & accessories")
         stem = "".join(rng.choice(_SYLLABLES, size=3))
-        return f"{stem}, {stem[:2]}parts {level}.{index}" if rng.random() < 1 / 12 else f"{stem} {level}.{index}"
+        return (
+            f"{stem}, {stem[:2]}parts {level}.{index}" if rng.random() < 1 / 12 else f"{stem} {level}.{index}"
+        )
 
     def grow(prefix: list[str], ids: list[int], level: int) -> None:
         nonlocal next_node
@@ -119,7 +121,9 @@ def _taxonomy(rng: np.random.Generator) -> tuple[list[str], np.ndarray, np.ndarr
             paths.append(",".join(prefix))
             ancestor_rows.append((ids + [node] * 4)[:4])
             return
-        children = {1: 3 + rng.geometric(1 / 8), 2: 2 + rng.geometric(1 / 5)}.get(level, 2 + rng.geometric(1 / 3))
+        children = {1: 3 + rng.geometric(1 / 8), 2: 2 + rng.geometric(1 / 5)}.get(
+            level, 2 + rng.geometric(1 / 3)
+        )
         for index in range(int(children)):
             grow([*prefix, name(level + 1, index)], ids, level + 1)
 
@@ -128,7 +132,11 @@ def _taxonomy(rng: np.random.Generator) -> tuple[list[str], np.ndarray, np.ndarr
     ancestors = np.asarray(ancestor_rows, dtype=np.int64)
     # Whole branches differ in popularity too (the sample's largest second level holds 3.5% of rows).
     branch_weight = rng.lognormal(0.0, 0.9, size=next_node)
-    popularity = rng.lognormal(0.0, 0.9, size=len(paths)) * branch_weight[ancestors[:, 1]] * branch_weight[ancestors[:, 2]]
+    popularity = (
+        rng.lognormal(0.0, 0.9, size=len(paths))
+        * branch_weight[ancestors[:, 1]]
+        * branch_weight[ancestors[:, 2]]
+    )
     return paths, ancestors, popularity
 
 

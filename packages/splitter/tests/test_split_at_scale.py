@@ -83,7 +83,9 @@ def test_qi_keeps_every_query_whole_and_balances_folds_and_strata(rows: dict[str
     assert report["query_leakage"] == 0.0
     assert report["size_ratio"] < 1.01
     assert report["positive_rate_spread"] < 0.01
-    strata = [f"{language}:{label}" for language, label in zip(rows["languages"], rows["labels"], strict=True)]
+    strata = [
+        f"{language}:{label}" for language, label in zip(rows["languages"], rows["labels"], strict=True)
+    ]
     for stratum in set(strata):
         in_stratum = np.asarray(strata) == stratum
         per_fold = np.bincount(folds[in_stratum], minlength=N_FOLDS)
@@ -91,7 +93,9 @@ def test_qi_keeps_every_query_whole_and_balances_folds_and_strata(rows: dict[str
 
 
 @pytest.mark.parametrize("task", ["QC", "QI"])
-def test_folds_depend_on_the_seed_and_the_rows_but_not_on_their_order(rows: dict[str, list], task: str) -> None:
+def test_folds_depend_on_the_seed_and_the_rows_but_not_on_their_order(
+    rows: dict[str, list], task: str
+) -> None:
     first = assign_folds(task=task, strategy="category-aware", n_folds=N_FOLDS, seed=3, **rows)
     again = assign_folds(task=task, strategy="category-aware", n_folds=N_FOLDS, seed=3, **rows)
     other_seed = assign_folds(task=task, strategy="category-aware", n_folds=N_FOLDS, seed=4, **rows)
@@ -129,7 +133,9 @@ def leaked_rows(query_of_row: np.ndarray, fold_of_row: np.ndarray) -> int:
     return int((folds_per_query[query_of_row] > 1).sum())
 
 
-def brute_force_gain(query_of_row: np.ndarray, group_of_row: np.ndarray, fold_of_group: np.ndarray) -> np.ndarray:
+def brute_force_gain(
+    query_of_row: np.ndarray, group_of_row: np.ndarray, fold_of_group: np.ndarray
+) -> np.ndarray:
     n_groups, n_folds = len(fold_of_group), int(fold_of_group.max()) + 1
     now = leaked_rows(query_of_row, fold_of_group[group_of_row])
     gain = np.zeros((n_groups, n_folds), dtype=np.int64)
@@ -197,7 +203,9 @@ def one_by_one_annealing(
     def gain(group: int, target: int) -> int:
         moved = fold_of_group.copy()
         moved[group] = target
-        return leaked_rows(query_of_row, moved[group_of_row]) - leaked_rows(query_of_row, fold_of_group[group_of_row])
+        return leaked_rows(query_of_row, moved[group_of_row]) - leaked_rows(
+            query_of_row, fold_of_group[group_of_row]
+        )
 
     leaked = leaked_rows(query_of_row, fold_of_group[group_of_row])
     best, best_folds = leaked, fold_of_group.copy()
@@ -211,7 +219,9 @@ def one_by_one_annealing(
         shifts = rng.integers(1, n_folds, size=size)
         allowances = temperature * -np.log1p(-rng.random(size))
         aims = rng.random(size) < folds_module.ANNEALING_BEST_TARGET_SHARE
-        for group, shift, allowance, aim in zip(groups.tolist(), shifts.tolist(), allowances, aims, strict=True):
+        for group, shift, allowance, aim in zip(
+            groups.tolist(), shifts.tolist(), allowances, aims, strict=True
+        ):
             source = int(fold_of_group[group])
             target = (source + shift) % n_folds
             if aim:
@@ -266,7 +276,9 @@ def test_batched_annealing_makes_the_moves_of_the_one_by_one_schedule(
     band = folds_module._ClassBand(classes, fold_of_group, n_folds)
     folds_module._anneal(gains, band, n_steps, work_budget=10**12, rng=np.random.default_rng(7))
     assert np.array_equal(fold_of_group, expected)
-    assert leaked_rows(query_of_row, fold_of_group[group_of_row]) < leaked_rows(query_of_row, start[group_of_row])
+    assert leaked_rows(query_of_row, fold_of_group[group_of_row]) < leaked_rows(
+        query_of_row, start[group_of_row]
+    )
     if shape == "sparse":
         assert max(batch_sizes) > 3
 
