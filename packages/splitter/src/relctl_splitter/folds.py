@@ -14,19 +14,23 @@ Category-aware splits follow the method in ARCHITECTURE.md:
   1. merge the groups each query touches into one placement unit, queries with the most rows first,
      while a unit stays within ``MAX_UNIT_SHARE`` of a fold;
   2. place the units into folds, largest first, balancing fold sizes and language x label counts;
-  3. move single groups between folds by simulated annealing to close the links still open, never
-     taking a fold's positive or negative row count further than ``CLASS_COUNT_TOLERANCE`` from its
-     target.
+  3. move single groups between folds to close the links still open, by simulated annealing
+     against leak gains kept up to date move by move, never taking a fold's positive or negative
+     row count outside ``CLASS_COUNT_TOLERANCE`` of its target (first bringing back into that band,
+     where it leaks nothing, a fold the packing left outside).
 
   Queries whose rows still end up in several folds are the residual leakage that
   ``relctl_splitter.audit.audit_split`` reports (on the QC sample, 5 folds: about 4% of rows at
   depth 2 and 2% at depth 3, against 14% for a random split).
+
+Everything works on integer codes of the rows' strings and on arrays, so a million rows split in
+seconds: the work grows with the rows, the (query, group) pairs and the annealing's tries (a number
+per category group), never with a product of them.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from relctl_core.data import category_group
@@ -38,18 +42,29 @@ STRATEGIES = ("category-aware", "random", "stratified")
 # queries whole before packing but give the packer coarse pieces it cannot balance.
 MAX_UNIT_SHARE = 0.25
 
-# Annealing moves keep each fold's positive and negative row counts within this share of their
+# Group moves keep each fold's positive and negative row counts within this share of their
 # targets. With every fold inside that band, fold sizes are within 1.05 / 0.95 = 1.11 of each other,
 # and a 68% positive rate stays between 66% and 70%.
 CLASS_COUNT_TOLERANCE = 0.05
 
 # Annealing schedule: moves tried per group that shares a query with another group, and the
 # temperature (in leaked rows) it falls through; a move leaking 2 more rows is taken half the
-# time at the start and almost never at the end.
+# time at the start and almost never at the end. This share of the tries goes to the fold where
+# the group leaks least, the rest to a random fold.
 ANNEALING_STEPS_PER_GROUP = 500
 ANNEALING_START = 3.0
 ANNEALING_END = 0.05
-ANNEALING_CHUNK = 65_536
+ANNEALING_BEST_TARGET_SHARE = 0.5
+# Taken moves update the gains of their groups' neighbours; in all they may update this many per
+# row or per linked group, whichever allows more. Sparse data (the QC sample: a few neighbours a
+# group) never comes near that and runs the whole schedule; where each group shares queries with
+# hundreds of others the budget can end the schedule first, which on such data leaks no more.
+ANNEALING_WORK_PER_ROW = 20
+ANNEALING_WORK_PER_GROUP = 1000
+# Tries drawn at once; and the number of touched pairs above which a move sorts out the queries
+# it cannot change (see _LeakGains.touched_pairs).
+ANNEALING_WINDOW = 256
+_FEW_TOUCHED = 32
 
 def assign_folds(
     *,
@@ -89,17 +104,23 @@ def assign_folds(
         raise ValueError(f"category depth must be >= 1, got {category_depth}")
 
     rng = np.random.default_rng(seed)
-    stratum_of_row = _stratum_of_row(languages, label_array)
+    language_of_row, _ = _codes(languages)
+    stratum_of_row = language_of_row * 2 + label_array
     if strategy == "category-aware":
-        _, query_of_row = np.unique(np.asarray(queries, dtype=object), return_inverse=True)
+        query_of_row, distinct_queries = _codes(queries)
         if task == "QI":
-            _require_groups(n_folds, int(query_of_row.max(initial=-1)) + 1, "distinct queries")
+            _require_groups(n_folds, len(distinct_queries), "distinct queries")
             return _pack_units(query_of_row, stratum_of_row, n_folds, rng)[query_of_row]
-        groups = [category_group(path, category_depth) for path in targets]
-        _, group_of_row = np.unique(np.asarray(groups, dtype=object), return_inverse=True)
-        _require_groups(n_folds, int(group_of_row.max(initial=-1)) + 1, "category groups")
-        links = _query_links(query_of_row, group_of_row)
-        unit_of_group = _merge_linked_groups(links, np.bincount(group_of_row), n_folds, rng)
+        path_of_row, distinct_paths = _codes(targets)
+        # a path's group is worked out once per distinct path, not once per row
+        groups = [category_group(path, category_depth) for path in distinct_paths]
+        group_of_path, distinct_groups = _codes(groups)
+        group_of_row = group_of_path[path_of_row]
+        n_groups = len(distinct_groups)
+        _require_groups(n_folds, n_groups, "category groups")
+        links = _QueryLinks(query_of_row, group_of_row, n_groups)
+        group_sizes = np.bincount(group_of_row, minlength=n_groups)
+        unit_of_group = _merge_linked_groups(links, group_sizes, n_folds, rng)
         fold_of_group = _pack_units(unit_of_group[group_of_row], stratum_of_row, n_folds, rng)[unit_of_group]
         _close_query_links(fold_of_group, group_of_row, label_array, links, n_folds, rng)
         return fold_of_group[group_of_row]
@@ -117,10 +138,22 @@ def _require_groups(n_folds: int, n_groups: int, what: str) -> None:
         raise ValueError(f"n_folds={n_folds} exceeds the number of {what} ({n_groups})")
 
 
-def _stratum_of_row(languages: Sequence[str], labels: np.ndarray) -> np.ndarray:
-    """An integer id per (language, label) pair."""
-    _, language_of_row = np.unique(np.asarray(languages, dtype=object), return_inverse=True)
-    return language_of_row.astype(np.int64) * 2 + labels
+def _codes(values: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """An integer code per value, numbering the distinct values in sorted order, and those values.
+
+    One dict pass over the rows, then a sort of the distinct values only: sorting every row's string
+    (np.unique on an object array) costs more than the whole rest of a split. The codes are those
+    np.unique would give, so they do not depend on the order of the rows.
+    """
+    index: dict[str, int] = {}
+    first_seen = np.fromiter(
+        (index.setdefault(value, len(index)) for value in values), dtype=np.int64, count=len(values)
+    )
+    distinct = list(index)
+    order = sorted(range(len(distinct)), key=distinct.__getitem__)
+    rank = np.empty(len(distinct), dtype=np.int64)
+    rank[order] = np.arange(len(distinct))
+    return rank[first_seen], [distinct[i] for i in order]
 
 
 def _stratified_folds(stratum_of_row: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndarray:
@@ -138,67 +171,80 @@ def _stratified_folds(stratum_of_row: np.ndarray, n_folds: int, rng: np.random.G
     return fold_of_row
 
 
-class _Clusters:
-    """Union-find over category groups that tracks each cluster's row count and the number of clusters."""
+class _QueryLinks:
+    """The queries with rows in more than one category group, as a sparse query x group incidence.
 
-    def __init__(self, sizes: np.ndarray) -> None:
-        self.parent = list(range(len(sizes)))
-        self.size = [int(s) for s in sizes]
-        self.count = len(sizes)
+    A linked query's (group, rows in that group) pairs are ``group[start[q]:start[q + 1]]`` and
+    ``rows[...]``, groups in increasing order; ``query`` is the linked query of each pair and
+    ``query_rows`` the rows of each linked query. Queries within one group cannot leak and are left out.
+    """
 
-    def root(self, node: int) -> int:
-        while self.parent[node] != node:
-            self.parent[node] = self.parent[self.parent[node]]
-            node = self.parent[node]
-        return node
+    def __init__(self, query_of_row: np.ndarray, group_of_row: np.ndarray, n_groups: int) -> None:
+        pair_key, pair_rows = np.unique(query_of_row * n_groups + group_of_row, return_counts=True)
+        pair_query = pair_key // n_groups
+        linked = np.bincount(pair_query)[pair_query] > 1
+        self.group = pair_key[linked] % n_groups
+        self.rows = pair_rows[linked]
+        linked_query = pair_query[linked]
+        first_of_query = np.ones(len(linked_query), dtype=bool)
+        first_of_query[1:] = linked_query[1:] != linked_query[:-1]
+        self.start = np.append(np.flatnonzero(first_of_query), len(linked_query))
+        self.n_queries = len(self.start) - 1
+        self.query = np.repeat(np.arange(self.n_queries), np.diff(self.start))
+        self.query_rows = np.zeros(self.n_queries, dtype=np.int64)
+        np.add.at(self.query_rows, self.query, self.rows)
 
-    def join(self, roots: list[int]) -> None:
-        keeper = roots[0]
-        for other in roots[1:]:
-            self.parent[other] = keeper
-            self.size[keeper] += self.size[other]
-        self.count -= len(roots) - 1
-
-
-def _query_links(query_of_row: np.ndarray, group_of_row: np.ndarray) -> list[list[tuple[int, int]]]:
-    """For each query with rows in more than one category group: its (group, rows in that group) pairs."""
-    pairs, pair_rows = np.unique(np.stack([query_of_row, group_of_row], axis=1), axis=0, return_counts=True)
-    boundaries = np.flatnonzero(np.diff(pairs[:, 0])) + 1
-    links = []
-    for query_pairs, query_pair_rows in zip(
-        np.split(pairs, boundaries), np.split(pair_rows, boundaries), strict=True
-    ):
-        if len(query_pairs) > 1:
-            links.append(list(zip(query_pairs[:, 1].tolist(), query_pair_rows.tolist(), strict=True)))
-    return links
+    def pairs_of(self, queries: np.ndarray) -> np.ndarray:
+        """The indices of every pair of the given queries, query after query."""
+        first = self.start[queries]
+        lengths = self.start[queries + 1] - first
+        offsets = np.cumsum(lengths) - lengths
+        return np.repeat(first - offsets, lengths) + np.arange(int(lengths.sum()))
 
 
 def _merge_linked_groups(
-    links: list[list[tuple[int, int]]], group_sizes: np.ndarray, n_folds: int, rng: np.random.Generator
+    links: _QueryLinks, group_sizes: np.ndarray, n_folds: int, rng: np.random.Generator
 ) -> np.ndarray:
     """The placement unit of each category group: groups merged along the queries they share.
 
     Queries are honoured with the most rows first (a broken link leaks all of that query's rows),
     then the smallest merged unit first, then in seeded random order. A merge is skipped when the
     unit would exceed ``MAX_UNIT_SHARE`` of a fold or when fewer than ``n_folds`` units would remain.
+    The order is one lexsort; the merges are a union-find over plain lists, one step per linked query.
     """
+    n_groups = len(group_sizes)
     unit_cap = MAX_UNIT_SHARE * group_sizes.sum() / n_folds
-    clusters = _Clusters(group_sizes)
-    tie_breaks = rng.permutation(len(links))
+    tie_breaks = rng.permutation(links.n_queries)
+    touched_rows = np.bincount(links.query, weights=group_sizes[links.group], minlength=links.n_queries)
+    order = np.lexsort((tie_breaks, touched_rows, -links.query_rows))
 
-    def priority(i: int) -> tuple[int, int, int]:
-        groups = [group for group, _ in links[i]]
-        return -sum(rows for _, rows in links[i]), int(group_sizes[groups].sum()), int(tie_breaks[i])
-
-    for i in sorted(range(len(links)), key=priority):
-        roots = sorted({clusters.root(group) for group, _ in links[i]})
+    parent = list(range(n_groups))
+    size = group_sizes.tolist()
+    n_units = n_groups
+    start = links.start.tolist()
+    groups = links.group.tolist()
+    for query in order.tolist():
+        if n_units == n_folds:
+            break
+        roots = set()
+        for node in groups[start[query] : start[query + 1]]:
+            while parent[node] != node:
+                parent[node] = parent[parent[node]]
+                node = parent[node]
+            roots.add(node)
         if len(roots) < 2:
             continue
-        merged_size = sum(clusters.size[root] for root in roots)
-        if merged_size <= unit_cap and clusters.count - (len(roots) - 1) >= n_folds:
-            clusters.join(roots)
+        merged_size = sum(size[root] for root in roots)
+        if merged_size <= unit_cap and n_units - (len(roots) - 1) >= n_folds:
+            keeper = min(roots)
+            for root in roots:
+                parent[root] = keeper
+            size[keeper] = merged_size
+            n_units -= len(roots) - 1
 
-    root_of_group = np.array([clusters.root(group) for group in range(len(group_sizes))], dtype=np.int64)
+    root_of_group = np.array(parent, dtype=np.int64)
+    while not np.array_equal(root_of_group, root_of_group[root_of_group]):
+        root_of_group = root_of_group[root_of_group]
     return np.unique(root_of_group, return_inverse=True)[1]
 
 
@@ -210,123 +256,364 @@ def _pack_units(
     Each unit goes to the fold where it most reduces the squared distance of the fold's size and
     of its per-stratum counts from their targets (total / n_folds). For a unit of size n with
     stratum counts u, that reduction ranks folds by n * size_f + u . counts_f, so only those terms
-    are computed. Ties go to a seeded random fold.
+    are computed. Units with the same stratum counts (most QI queries: a few rows in one language)
+    are placed together: each raises its fold's term by n * n + u . u, so m of them take the m
+    lowest of those steps across the folds, which is where placing them one by one would put them.
+    Ties go to seeded random folds.
     """
     n_units = int(unit_of_row.max(initial=-1)) + 1
     n_strata = int(stratum_of_row.max(initial=-1)) + 1
-    unit_strata = np.zeros((n_units, n_strata), dtype=np.int64)
-    np.add.at(unit_strata, (unit_of_row, stratum_of_row), 1)
-    unit_sizes = unit_strata.sum(axis=1)
+    class_of_unit, class_strata = _units_by_stratum_counts(unit_of_row, stratum_of_row, n_units, n_strata)
+    n_classes = len(class_strata)
+    class_sizes = class_strata.sum(axis=1)
+    class_members = np.bincount(class_of_unit, minlength=n_classes)
 
     fold_strata = np.zeros((n_folds, n_strata), dtype=np.int64)
     fold_sizes = np.zeros(n_folds, dtype=np.int64)
-    fold_of_unit = np.empty(n_units, dtype=np.int64)
+    taken = np.zeros((n_classes, n_folds), dtype=np.int64)
+    shuffled = rng.permutation(n_classes)
+    for unit_class in shuffled[np.argsort(-class_sizes[shuffled], kind="stable")].tolist():
+        counts, size = class_strata[unit_class], int(class_sizes[unit_class])
+        cost = size * fold_sizes + fold_strata @ counts
+        step = size * size + int(counts @ counts)
+        taken[unit_class] = _cheapest_steps(cost, step, int(class_members[unit_class]), rng)
+        fold_sizes += taken[unit_class] * size
+        fold_strata += np.outer(taken[unit_class], counts)
+
+    # each class's units, in seeded random order, take that class's folds
     shuffled = rng.permutation(n_units)
-    for unit in shuffled[np.argsort(-unit_sizes[shuffled], kind="stable")]:
-        cost = unit_sizes[unit] * fold_sizes + fold_strata @ unit_strata[unit]
-        tied = np.flatnonzero(cost == cost.min())
-        fold = int(tied[rng.integers(len(tied))])
-        fold_of_unit[unit] = fold
-        fold_sizes[fold] += unit_sizes[unit]
-        fold_strata[fold] += unit_strata[unit]
+    units_by_class = shuffled[np.argsort(class_of_unit[shuffled], kind="stable")]
+    fold_of_unit = np.empty(n_units, dtype=np.int64)
+    fold_of_unit[units_by_class] = np.repeat(np.tile(np.arange(n_folds), n_classes), taken.ravel())
     return fold_of_unit
+
+
+def _units_by_stratum_counts(
+    unit_of_row: np.ndarray, stratum_of_row: np.ndarray, n_units: int, n_strata: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Classes of units with equal rows per stratum: each unit's class, and each class's rows per stratum.
+
+    A unit's counts are its few nonzero (stratum, rows) pairs, padded into one row of codes; equal rows
+    are found by one lexsort, without a dense units x strata table.
+    """
+    pair_key, pair_rows = np.unique(unit_of_row * n_strata + stratum_of_row, return_counts=True)
+    pair_unit, pair_stratum = np.divmod(pair_key, n_strata)
+    pairs_per_unit = np.bincount(pair_unit, minlength=n_units)
+    first_pair = np.cumsum(pairs_per_unit) - pairs_per_unit
+    codes = np.full((n_units, int(pairs_per_unit.max(initial=1))), -1, dtype=np.int64)
+    codes[pair_unit, np.arange(len(pair_key)) - first_pair[pair_unit]] = (
+        pair_stratum * (int(pair_rows.max(initial=0)) + 1) + pair_rows
+    )
+    order = np.lexsort(codes.T[::-1])
+    starts_class = np.ones(n_units, dtype=bool)
+    starts_class[1:] = (codes[order[1:]] != codes[order[:-1]]).any(axis=1)
+    class_of_unit = np.empty(n_units, dtype=np.int64)
+    class_of_unit[order] = np.cumsum(starts_class) - 1
+    class_strata = np.zeros((int(starts_class.sum()), n_strata), dtype=np.int64)
+    class_strata[class_of_unit[pair_unit], pair_stratum] = pair_rows
+    return class_of_unit, class_strata
+
+
+def _cheapest_steps(cost: np.ndarray, step: int, n_units: int, rng: np.random.Generator) -> np.ndarray:
+    """How many of ``n_units`` equal units each fold takes when each unit in turn goes to the cheapest fold.
+
+    A fold's j-th unit costs ``cost[f] + j * step``, so the units take the n_units cheapest of those
+    slots: the slots below a level found by bisection, and the rest of the slots at that level, in
+    seeded random folds.
+    """
+    if n_units == 1:
+        tied = np.flatnonzero(cost == cost.min())
+        taken = np.zeros(len(cost), dtype=np.int64)
+        taken[tied[rng.integers(len(tied))]] = 1
+        return taken
+
+    def slots_up_to(level: int) -> np.ndarray:
+        return np.maximum((level - cost) // step + 1, 0)
+
+    low, high = int(cost.min()) - 1, int(cost.min()) + (n_units - 1) * step
+    while high - low > 1:
+        middle = (low + high) // 2
+        if slots_up_to(middle).sum() >= n_units:
+            high = middle
+        else:
+            low = middle
+    taken = slots_up_to(high - 1)
+    at_level = np.flatnonzero((cost <= high) & ((high - cost) % step == 0))
+    taken[rng.choice(at_level, n_units - int(taken.sum()), replace=False)] += 1
+    return taken
+
+
+class _LeakGains:
+    """The rows each linked query has in each fold, and what moving any one group would leak.
+
+    ``gain[g, f]`` is the change in leaked rows (rows of queries with rows in more than one fold) if
+    group g alone moved to fold f; 0 for its own fold. A move changes the spread of the moved group's
+    queries only, so only the gains of the groups those queries touch (the group's neighbours) are
+    worked out again: a move costs the (query, group) pairs of its queries, not all pairs, and
+    judging a move costs one lookup.
+    """
+
+    def __init__(self, links: _QueryLinks, fold_of_group: np.ndarray, n_folds: int) -> None:
+        self.links, self.fold_of_group, self.n_folds = links, fold_of_group, n_folds
+        n_groups = len(fold_of_group)
+        self.spread = np.zeros((links.n_queries, n_folds), dtype=np.int64)
+        np.add.at(self.spread, (links.query, fold_of_group[links.group]), links.rows)
+        self.folds_of_query = np.count_nonzero(self.spread, axis=1)
+        self.leaked = int(links.query_rows[self.folds_of_query > 1].sum())
+        # a group's own pairs, and every pair of every query of the group: the pairs its move changes
+        self.own_pairs = np.argsort(links.group, kind="stable")
+        self.own_start = np.concatenate([[0], np.cumsum(np.bincount(links.group, minlength=n_groups))])
+        own_queries = links.query[self.own_pairs]
+        self.touched = links.pairs_of(own_queries)
+        touched_before = np.concatenate([[0], np.cumsum(np.diff(links.start)[own_queries])])
+        self.touched_start = touched_before[self.own_start]
+        self.gain = np.zeros((n_groups, n_folds), dtype=np.int64)
+        every_pair = np.arange(len(links.group))
+        self._add_to_gain(every_pair, self._pair_gains(every_pair))
+
+    def touched_pairs(self, group: int, target: int) -> np.ndarray:
+        """The pairs whose gains a move of ``group`` to ``target`` can change.
+
+        Those are the pairs of the group's queries, less the queries spread over three folds or more
+        both before and after the move: no single move can make such a query whole, so its pairs add
+        nothing to any gain either way. Sorting those out costs array work of its own, so it is done
+        only for groups with many pairs, where it saves most (on dense data most of a group's
+        queries are spread that far, and the pairs left decide which later tries a move disturbs).
+        """
+        first, last = self.touched_start[group], self.touched_start[group + 1]
+        if last - first <= _FEW_TOUCHED:
+            return self.touched[first:last]
+        own = self.own_pairs[self.own_start[group] : self.own_start[group + 1]]
+        queries, rows = self.links.query[own], self.links.rows[own]
+        folds = self.folds_of_query[queries]
+        emptied = self.spread[queries, self.fold_of_group[group]] == rows
+        folds_after = folds - emptied + (self.spread[queries, target] == 0)
+        return self.links.pairs_of(queries[np.minimum(folds, folds_after) <= 2])
+
+    def move(self, groups: list[int], targets: list[int], touched: list[np.ndarray]) -> None:
+        """Move groups that share no query to other folds and bring spreads, gains and leaked rows up to date.
+
+        Groups that share no query have disjoint touched pairs, and none is among another's
+        neighbours, so moving them together ends where moving them one by one would.
+        """
+        links = self.links
+        pairs = np.concatenate(touched)
+        before = self._pair_gains(pairs)
+        moved, target_of_moved = np.asarray(groups), np.asarray(targets)
+        self.leaked += int(self.gain[moved, target_of_moved].sum())
+        own = np.concatenate([self.own_pairs[self.own_start[g] : self.own_start[g + 1]] for g in groups])
+        pairs_per_group = self.own_start[moved + 1] - self.own_start[moved]
+        queries, rows = links.query[own], links.rows[own]
+        self.spread[queries, np.repeat(self.fold_of_group[moved], pairs_per_group)] -= rows
+        self.spread[queries, np.repeat(target_of_moved, pairs_per_group)] += rows
+        self.folds_of_query[queries] = np.count_nonzero(self.spread[queries], axis=1)
+        self.fold_of_group[moved] = target_of_moved
+        self._add_to_gain(pairs, self._pair_gains(pairs) - before)
+
+    def _pair_gains(self, pairs: np.ndarray) -> np.ndarray:
+        """What each given pair's rows, moved alone to each fold, would change in leaked rows: (pairs, folds)."""
+        links = self.links
+        query, rows = links.query[pairs], links.rows[pairs]
+        source = self.fold_of_group[links.group[pairs]]
+        spread = self.spread[query]
+        folds = self.folds_of_query[query]
+        each = np.arange(len(pairs))
+        folds_after = (folds - (spread[each, source] == rows))[:, None] + (spread == 0)
+        leaks_after = (folds_after > 1).astype(np.int64)
+        change = (leaks_after - (folds > 1)[:, None]) * links.query_rows[query][:, None]
+        change[each, source] = 0
+        return change
+
+    def _add_to_gain(self, pairs: np.ndarray, change: np.ndarray) -> None:
+        cells = (self.links.group[pairs] * self.n_folds)[:, None] + np.arange(self.n_folds)
+        np.add.at(self.gain.reshape(-1), cells.ravel(), change.ravel())
 
 
 def _close_query_links(
     fold_of_group: np.ndarray,
     group_of_row: np.ndarray,
     label_of_row: np.ndarray,
-    links: list[list[tuple[int, int]]],
+    links: _QueryLinks,
     n_folds: int,
     rng: np.random.Generator,
 ) -> None:
-    """Move category groups between folds (in place) so that fewer queries have rows in several folds.
+    """Move category groups between folds (in place): into the class-count band, then to leak fewer rows.
 
-    A query whose rows span several folds leaks all of them, so a move costs the rows of the
-    queries it splits and earns those of the queries it makes whole. Greedy moves stall where
-    closing one link opens another, so moves are chosen by simulated annealing: a random linked group to a random other fold, taken when it leaks no more rows or,
-    with a chance that shrinks as the temperature falls, when it leaks more. A move must keep both
-    folds' positive and negative row counts within ``CLASS_COUNT_TOLERANCE`` of their targets. The
-    assignment that leaked least is kept.
+    A query whose rows span several folds leaks all of them, so a move costs the rows of the queries
+    it splits and earns those of the queries it makes whole. No move takes a fold's positive or
+    negative row count outside ``CLASS_COUNT_TOLERANCE`` of its target, or further outside where
+    the packing left it outside. First, while a fold is outside that band, the moves that leak
+    nothing more bring it closer; then simulated annealing (``_anneal``).
     """
-    if not links:
-        return
-    query_rows = [sum(rows for _, rows in link) for link in links]
-    queries_of_group: dict[int, list[tuple[int, int]]] = {}
-    fold_rows_of_query = [[0] * n_folds for _ in links]
-    for query, link in enumerate(links):
-        for group, rows in link:
-            queries_of_group.setdefault(group, []).append((query, rows))
-            fold_rows_of_query[query][int(fold_of_group[group])] += rows
-    folds_of_query = [sum(1 for rows in spread if rows) for spread in fold_rows_of_query]
-    movable = sorted(queries_of_group)
-
-    group_classes = np.zeros((len(fold_of_group), 2), dtype=np.int64)
-    np.add.at(group_classes, (group_of_row, label_of_row), 1)
-    fold_classes = np.zeros((n_folds, 2), dtype=np.int64)
-    np.add.at(fold_classes, fold_of_group, group_classes)
-    class_targets = group_classes.sum(axis=0) / n_folds
-    low = (class_targets * (1 - CLASS_COUNT_TOLERANCE)).tolist()
-    high = (class_targets * (1 + CLASS_COUNT_TOLERANCE)).tolist()
-    counts = fold_classes.tolist()
-    classes = group_classes.tolist()
-
-    def move(group: int, source: int, target: int) -> int:
-        """Move a group's rows of linked queries from one fold to another; the change in leaked rows."""
-        change = 0
-        for query, rows in queries_of_group[group]:
-            spread = fold_rows_of_query[query]
-            before = folds_of_query[query]
-            spread[source] -= rows
-            after = before - (spread[source] == 0) + (spread[target] == 0)
-            spread[target] += rows
-            folds_of_query[query] = after
-            if (before > 1) != (after > 1):
-                change += query_rows[query] if after > 1 else -query_rows[query]
-        return change
-
-    leaked = sum(rows for rows, n in zip(query_rows, folds_of_query, strict=True) if n > 1)
-    best_leaked, best_folds = leaked, fold_of_group.copy()
-    n_steps = ANNEALING_STEPS_PER_GROUP * len(movable)
-    for temperature, pick, shift, chance in _annealing_steps(n_steps, len(movable), n_folds, rng):
-        group = movable[pick]
-        source = int(fold_of_group[group])
-        target = (source + shift) % n_folds
-        group_counts, source_counts, target_counts = classes[group], counts[source], counts[target]
-        if any(
-            source_counts[c] - group_counts[c] < low[c] or target_counts[c] + group_counts[c] > high[c]
-            for c in (0, 1)
-        ):
-            continue
-        change = move(group, source, target)
-        if change > 0 and chance >= math.exp(-change / temperature):
-            move(group, target, source)
-            continue
-        fold_of_group[group] = target
-        for c in (0, 1):
-            source_counts[c] -= group_counts[c]
-            target_counts[c] += group_counts[c]
-        leaked += change
-        if leaked < best_leaked:
-            best_leaked, best_folds = leaked, fold_of_group.copy()
-    fold_of_group[:] = best_folds
+    n_groups = len(fold_of_group)
+    group_classes = np.bincount(group_of_row * 2 + label_of_row, minlength=2 * n_groups).reshape(n_groups, 2)
+    band = _ClassBand(group_classes, fold_of_group, n_folds)
+    gains = _LeakGains(links, fold_of_group, n_folds)
+    _move_into_band(gains, band)
+    n_movable = int(np.count_nonzero(np.diff(gains.own_start)))
+    work_budget = max(ANNEALING_WORK_PER_ROW * len(group_of_row), ANNEALING_WORK_PER_GROUP * n_movable)
+    _anneal(gains, band, ANNEALING_STEPS_PER_GROUP * n_movable, work_budget, rng)
 
 
-def _annealing_steps(
-    n_steps: int, n_movable: int, n_folds: int, rng: np.random.Generator
-) -> Iterator[tuple[float, int, int, float]]:
-    """(temperature, movable group, fold shift, acceptance draw) per step, cooling geometrically.
+class _ClassBand:
+    """Each fold's positive and negative row counts, and the band CLASS_COUNT_TOLERANCE around their targets."""
 
-    Drawn in chunks so that long schedules need neither one random call per step nor all draws at once.
-    """
-    cooling = (ANNEALING_END / ANNEALING_START) ** (1 / max(n_steps - 1, 1))
-    for start in range(0, n_steps, ANNEALING_CHUNK):
-        size = min(ANNEALING_CHUNK, n_steps - start)
-        temperatures = ANNEALING_START * cooling ** np.arange(start, start + size)
-        yield from zip(
-            temperatures.tolist(),
-            rng.integers(n_movable, size=size).tolist(),
-            rng.integers(1, n_folds, size=size).tolist(),
-            rng.random(size).tolist(),
-            strict=True,
+    def __init__(self, group_classes: np.ndarray, fold_of_group: np.ndarray, n_folds: int) -> None:
+        self.group_classes = group_classes
+        self.fold_classes = np.zeros((n_folds, 2), dtype=np.int64)
+        np.add.at(self.fold_classes, fold_of_group, group_classes)
+        targets = group_classes.sum(axis=0) / n_folds
+        self.low = targets * (1 - CLASS_COUNT_TOLERANCE)
+        self.high = targets * (1 + CLASS_COUNT_TOLERANCE)
+
+    def outside(self, counts: np.ndarray) -> np.ndarray:
+        """Rows by which class counts (last axis) lie outside the band, summed over the classes."""
+        return (np.maximum(self.low - counts, 0) + np.maximum(counts - self.high, 0)).sum(axis=-1)
+
+    def allows(self, moved: np.ndarray, leaving: np.ndarray, arriving: np.ndarray) -> np.ndarray:
+        """Whether moving class counts ``moved`` out of a fold with counts ``leaving`` into one with
+        ``arriving`` keeps every count of both inside the band, or no further outside it."""
+        return (moved <= np.maximum(leaving - self.low, 0)).all(axis=-1) & (
+            moved <= np.maximum(self.high - arriving, 0)
+        ).all(axis=-1)
+
+    def move(self, group: int, source: int, target: int) -> None:
+        self.fold_classes[source] -= self.group_classes[group]
+        self.fold_classes[target] += self.group_classes[group]
+
+
+def _move_into_band(gains: _LeakGains, band: _ClassBand) -> None:
+    """While a fold lies outside the band, take the move that leaks no more rows and brings the folds
+    closest to it, fewest leaked rows first; stop when no such move is left."""
+    n_groups, n_folds = gains.gain.shape
+    fold_of_group = gains.fold_of_group
+    every_group = np.repeat(np.arange(n_groups), n_folds)
+    every_fold = np.tile(np.arange(n_folds), n_groups)
+    moved = band.group_classes[every_group]
+    while band.outside(band.fold_classes).sum() > 0:
+        sources = fold_of_group[every_group]
+        leaving, arriving = band.fold_classes[sources], band.fold_classes[every_fold]
+        closer = (
+            band.outside(leaving)
+            - band.outside(leaving - moved)
+            + band.outside(arriving)
+            - band.outside(arriving + moved)
         )
+        gain = gains.gain.ravel()
+        allowed = band.allows(moved, leaving, arriving) & (sources != every_fold) & (closer > 0) & (gain <= 0)
+        if not allowed.any():
+            return
+        best = int(np.argmin(np.where(allowed, gain - closer / (closer.max() + 1), np.inf)))
+        group, target = int(every_group[best]), int(every_fold[best])
+        band.move(group, int(fold_of_group[group]), target)
+        gains.move([group], [target], [gains.touched_pairs(group, target)])
+
+
+def _anneal(
+    gains: _LeakGains, band: _ClassBand, n_steps: int, work_budget: int, rng: np.random.Generator
+) -> None:
+    """Simulated annealing over single group moves: ``gains.fold_of_group`` ends at the least-leaking
+    assignment seen (``gains`` and ``band`` no longer describe it then).
+
+    Each try takes a random group that shares a query to another fold: a random one, or, for
+    ``ANNEALING_BEST_TARGET_SHARE`` of the tries, the one where it leaks least. A try is taken when
+    it leaks no more rows or, with a chance that shrinks as the temperature falls, when it leaks
+    more (greedy moves stall where closing one link opens another), and when the band allows it.
+    Aiming half the tries where they leak least finds the moves that close links sooner; the
+    random half keeps the walk from crowding groups into the same folds. The schedule ends after
+    ``n_steps`` tries or once taken moves have updated ``work_budget`` gains, cooling with the
+    larger share spent.
+
+    Tries are drawn ``ANNEALING_WINDOW`` at a time and their gains looked up together; the moves
+    they take are made in batches, each ending before the first try whose gain a move of the batch
+    changes (its group shares a query with a moved group). That is the one-by-one schedule, move
+    for move, with a handful of array operations per batch. Judging a try's band is arithmetic on
+    a few numbers, done in plain Python as the batch goes.
+    """
+    links, fold_of_group = gains.links, gains.fold_of_group
+    n_groups, n_folds = gains.gain.shape
+    movable = np.flatnonzero(np.diff(gains.own_start))
+    if not len(movable) or not n_steps:
+        return
+    best_leaked, best_folds = gains.leaked, fold_of_group.copy()
+    classes = band.group_classes.tolist()
+    counts = band.fold_classes.tolist()
+    (low_0, low_1), (high_0, high_1) = band.low.tolist(), band.high.tolist()
+    fold_order = np.arange(n_folds)
+    never = np.iinfo(np.int64).max
+    neighbour = np.zeros(n_groups, dtype=bool)
+    steps = work = 0
+    while steps < n_steps and work < work_budget:
+        spent = max(steps / n_steps, work / work_budget)
+        temperature = ANNEALING_START * (ANNEALING_END / ANNEALING_START) ** spent
+        size = min(ANNEALING_WINDOW, n_steps - steps)
+        window_groups = movable[rng.integers(len(movable), size=size)]
+        window_shifts = rng.integers(1, n_folds, size=size)
+        # a move leaking `gain` more rows is taken with chance exp(-gain / T): when gain <= T * -log(draw)
+        window_allowances = temperature * -np.log1p(-rng.random(size))
+        window_aims = rng.random(size) < ANNEALING_BEST_TARGET_SHARE
+        tried = 0
+        while tried < size:
+            groups = window_groups[tried:]
+            sources = fold_of_group[groups]
+            shifts = window_shifts[tried:]
+            targets = (sources + shifts) % n_folds
+            aimed = np.flatnonzero(window_aims[tried:])
+            if len(aimed):
+                # the other fold of least gain; ties go to the first from the random one on
+                key = gains.gain[groups[aimed]] * n_folds + (fold_order - targets[aimed, None]) % n_folds
+                key[np.arange(len(aimed)), sources[aimed]] = never
+                targets[aimed] = key.argmin(axis=1)
+            leak_changes = gains.gain[groups, targets]
+            candidates = np.flatnonzero(leak_changes <= window_allowances[tried:])
+            batch: list[int] = []
+            touched: list[np.ndarray] = []
+            end = len(groups)
+            since = 0
+            for index, group, source, target in zip(
+                candidates.tolist(),
+                groups[candidates].tolist(),
+                sources[candidates].tolist(),
+                targets[candidates].tolist(),
+                strict=True,
+            ):
+                if batch:
+                    stale = neighbour[groups[since : index + 1]]
+                    if stale.any():
+                        end = since + int(np.argmax(stale))
+                        break
+                moved_0, moved_1 = classes[group]
+                leaving, arriving = counts[source], counts[target]
+                if (
+                    moved_0 > max(leaving[0] - low_0, 0)
+                    or moved_1 > max(leaving[1] - low_1, 0)
+                    or moved_0 > max(high_0 - arriving[0], 0)
+                    or moved_1 > max(high_1 - arriving[1], 0)
+                ):
+                    continue
+                leaving[0] -= moved_0
+                leaving[1] -= moved_1
+                arriving[0] += moved_0
+                arriving[1] += moved_1
+                touched.append(gains.touched_pairs(group, target))
+                neighbour[links.group[touched[-1]]] = True
+                batch.append(index)
+                since = index + 1
+            else:
+                stale = neighbour[groups[since:]] if batch else np.zeros(0, dtype=bool)
+                if stale.any():
+                    end = since + int(np.argmax(stale))
+            if not batch:
+                break
+            neighbour[:] = False
+            batch_groups, batch_targets = groups[batch], targets[batch]
+            running = gains.leaked + np.cumsum(leak_changes[batch])
+            lowest = int(np.argmin(running))
+            if running[lowest] < best_leaked:
+                best_leaked, best_folds = int(running[lowest]), fold_of_group.copy()
+                best_folds[batch_groups[: lowest + 1]] = batch_targets[: lowest + 1]
+            gains.move(batch_groups.tolist(), batch_targets.tolist(), touched)
+            work += sum(len(pairs) for pairs in touched)
+            tried += end
+        steps += size
+    fold_of_group[:] = best_folds
