@@ -16,8 +16,9 @@ times, beside its floor: a hand-written SQL query for the same rows, run by the 
 can (python, psycopg, print the rows as JSON). It prints p50 wall time and peak RSS of each, and the
 ratio to the floor, as a Markdown table; raw figures go to bench/leaderboard_bench.last.json.
 
-    .venv/bin/python bench/leaderboard_bench.py --experiments 100 1000 10000 --repeats 7
-    .venv/bin/python bench/leaderboard_bench.py --old e3b9bf0   # also the old Python ranking, up to 1,000
+    .venv/bin/python bench/leaderboard_bench.py                  # 100, 1,000 and 10,000 experiments
+    .venv/bin/python bench/leaderboard_bench.py --old e3b9bf0    # also the Python ranking it replaced, up to 1,000
+    .venv/bin/python bench/leaderboard_bench.py --experiments 1000 --keep   # keep the database to look at
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ sweep: {sweep}
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiments", type=int, nargs="+", default=[100, 1000, 10000])
-    parser.add_argument("--repeats", type=int, default=7, help="runs of each command; p50 of these")
+    parser.add_argument("--repeats", type=int, default=9, help="runs of each command; p50 of these")
     parser.add_argument("--old", default=None, help="a commit whose leaderboard.py is timed too (its Python ranking)")
     parser.add_argument("--old-max", type=int, default=1000, help="time --old up to this many experiments (it needs GBs beyond)")
     parser.add_argument("--keep", action="store_true", help="keep the databases (their URLs are printed)")
@@ -137,7 +138,7 @@ def seed(url: str, experiments: int, *, seed_value: int = 7) -> dict[str, int]:
 
     rng = random.Random(seed_value)
     plan = list(plan_experiments(experiments, rng))
-    scored = [(stage_id, e[0], run_id, task, profile, skill) for e, _, _, stages in plan for stage_id, run_id, task, profile, skill in stages if run_id]
+    scored = [(stage_id, e[0], run_id, task, profile, skill) for e, _, stages in plan for stage_id, run_id, task, profile, skill in stages if run_id]
     phases: dict[str, float] = {}
     clock = time.monotonic()
 
@@ -154,9 +155,9 @@ def seed(url: str, experiments: int, *, seed_value: int = 7) -> dict[str, int]:
         for (name,) in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'metrics' AND indexname <> 'metrics_pkey'").fetchall():
             conn.execute(f'DROP INDEX "{name}"')
         with conn.cursor() as cur:
-            copy_rows(cur, "experiments", ("id", "name", "status", "spec_path", "spec_text", "spec", "created_at", "finished_at"), (e for e, _, _, _ in plan))
-            copy_rows(cur, "runs", ("id", "experiment_id", "name", "kind", "task", "config", "status", "created_at", "finished_at"), (r for _, _, runs, _ in plan for r in runs))
-            copy_rows(cur, "stages", STAGE_COLUMNS, (stage_row(e, s) for e, _, _, stages in plan for s in stages))
+            copy_rows(cur, "experiments", ("id", "name", "status", "spec_path", "spec_text", "spec", "created_at", "finished_at"), (e for e, _, _ in plan))
+            copy_rows(cur, "runs", ("id", "experiment_id", "name", "kind", "task", "config", "status", "created_at", "finished_at"), (r for _, runs, _ in plan for r in runs))
+            copy_rows(cur, "stages", STAGE_COLUMNS, (stage_row(e, s) for e, _, stages in plan for s in stages))
             cur.execute("CREATE TEMPORARY TABLE scored (stage_id int, experiment_id int, run_id int, task text, profile text, skill float8)")
             copy_rows(cur, "scored", ("stage_id", "experiment_id", "run_id", "task", "profile", "skill"), iter(scored))
             phase("copy_s")
@@ -226,7 +227,7 @@ def stage_row(experiment: tuple, stage: tuple) -> tuple:
 
 
 def plan_experiments(count: int, rng: random.Random) -> Iterator[tuple]:
-    """(experiment row, layout, run rows, stages) per experiment; a stage is (id, run id or None, task, profile, skill)."""
+    """(experiment row, run rows, stages) per experiment; a stage is (id, run id or None, task, profile, skill)."""
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     run_id = stage_id = 0
     for e in range(1, count + 1):
@@ -272,7 +273,7 @@ def plan_experiments(count: int, rng: random.Random) -> Iterator[tuple]:
                 runs.append((run_id, e, f"baseline:{baseline}", "baseline", task_code, json.dumps(config), "done", created, created + dt.timedelta(hours=1)))
                 stage_id += 1
                 stages.append((stage_id, run_id, task_code, baseline, skill))
-        yield experiment, layout, runs, stages
+        yield experiment, runs, stages
 
 
 # --- timing --------------------------------------------------------------------------------------------
