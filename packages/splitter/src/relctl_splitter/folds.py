@@ -572,11 +572,11 @@ def _anneal(
                 batch.append(index)
                 since = index + 1
             else:
-                stale = neighbour[groups[since:]] if batch else np.zeros(0, dtype=bool)
+                if not batch:
+                    break
+                stale = neighbour[groups[since:]]
                 if stale.any():
                     end = since + int(np.argmax(stale))
-            if not batch:
-                break
             neighbour[:] = False
             batch_groups, batch_targets = groups[batch], targets[batch]
             running = gains.leaked + np.cumsum(leak_changes[batch])
