@@ -1,4 +1,4 @@
-"""Properties of the category-aware split on tens of thousands of QC- and QI-like rows, and the
+"""Properties of the category-aware split on 25,000 QC- and QI-like rows, and the
 incremental machinery behind it checked against brute force on small instances."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ LANGUAGES = ("pt", "fr", "en", "ko", "es", "ja", "pl", "it", "de", "ar")
 N_FOLDS = 5
 
 
-def shop_rows(n_queries: int = 5000, seed: int = 0) -> dict[str, list]:
-    """About 5 rows a query over a 4-level taxonomy; a query's categories cluster in one branch.
+def shop_rows(n_queries: int = 10_000, seed: int = 0) -> dict[str, list]:
+    """About 2.5 rows a query over a 4-level taxonomy; a query's categories cluster in one branch.
 
     Each query has a home category; each of its rows keeps its first 3, 2, 1 or 0 levels and
     draws the rest, so rows of one query share the top level most of the time and a full path
@@ -24,11 +24,11 @@ def shop_rows(n_queries: int = 5000, seed: int = 0) -> dict[str, list]:
     """
     rng = np.random.default_rng(seed)
     rows: dict[str, list] = {"queries": [], "targets": [], "labels": [], "languages": []}
-    fan_out = (12, 7, 5, 4)
+    fan_out = (20, 8, 6, 4)
     for q in range(n_queries):
         home = [int(rng.integers(n)) for n in fan_out]
         language = LANGUAGES[int(rng.integers(len(LANGUAGES)))]
-        for _ in range(1 + int(rng.poisson(4))):
+        for _ in range(1 + int(rng.poisson(1.5))):
             kept = int(rng.choice(4, p=(0.25, 0.25, 0.3, 0.2)))
             path = home[:kept] + [int(rng.integers(n)) for n in fan_out[kept:]]
             rows["queries"].append(f"{language} query {q}")
@@ -73,7 +73,7 @@ def test_qc_keeps_every_group_whole_within_the_class_band_and_leaks_less_than_th
     monkeypatch.setattr(folds_module, "ANNEALING_STEPS_PER_GROUP", 0)
     packed = assign_folds(task="QC", strategy="category-aware", n_folds=N_FOLDS, category_depth=depth, **rows)
     packed_report = audit_split(task="QC", folds=packed, category_depth=depth, **rows)
-    assert report["query_leakage"] < packed_report["query_leakage"] - 0.02
+    assert report["query_leakage"] < 0.9 * packed_report["query_leakage"]
 
 
 def test_qi_keeps_every_query_whole_and_balances_folds_and_strata(rows: dict[str, list]) -> None:
@@ -281,15 +281,3 @@ def test_batched_annealing_makes_the_moves_of_the_one_by_one_schedule(
     )
     if shape == "sparse":
         assert max(batch_sizes) > 3
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_equal_units_take_the_cheapest_slots_across_folds(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    cost = rng.integers(0, 60, size=5)
-    step, n_units = int(rng.integers(1, 9)), int(rng.integers(1, 40))
-    taken = folds_module._cheapest_steps(cost, step, n_units, rng)
-    assert taken.sum() == n_units
-    slots = sorted(int(c) + j * step for c in cost for j in range(n_units))
-    chosen = sorted(int(cost[f]) + j * step for f in range(5) for j in range(int(taken[f])))
-    assert chosen == slots[:n_units]

@@ -65,6 +65,7 @@ ANNEALING_WORK_PER_GROUP = 1000
 # it cannot change (see _LeakGains.touched_pairs).
 ANNEALING_WINDOW = 256
 _FEW_TOUCHED = 32
+_GAIN_CHUNK = 1 << 16
 
 def assign_folds(
     *,
@@ -256,91 +257,41 @@ def _pack_units(
     Each unit goes to the fold where it most reduces the squared distance of the fold's size and
     of its per-stratum counts from their targets (total / n_folds). For a unit of size n with
     stratum counts u, that reduction ranks folds by n * size_f + u . counts_f, so only those terms
-    are computed. Units with the same stratum counts (most QI queries: a few rows in one language)
-    are placed together: each raises its fold's term by n * n + u . u, so m of them take the m
-    lowest of those steps across the folds, which is where placing them one by one would put them.
-    Ties go to seeded random folds.
+    are computed, from the unit's few nonzero strata. Ties go to a seeded random fold. One unit at
+    a time in plain Python: a unit is a handful of additions per fold, which numpy calls would cost
+    many times over (and placing equal units in bulk balanced small data worse).
     """
     n_units = int(unit_of_row.max(initial=-1)) + 1
     n_strata = int(stratum_of_row.max(initial=-1)) + 1
-    class_of_unit, class_strata = _units_by_stratum_counts(unit_of_row, stratum_of_row, n_units, n_strata)
-    n_classes = len(class_strata)
-    class_sizes = class_strata.sum(axis=1)
-    class_members = np.bincount(class_of_unit, minlength=n_classes)
-
-    fold_strata = np.zeros((n_folds, n_strata), dtype=np.int64)
-    fold_sizes = np.zeros(n_folds, dtype=np.int64)
-    taken = np.zeros((n_classes, n_folds), dtype=np.int64)
-    shuffled = rng.permutation(n_classes)
-    for unit_class in shuffled[np.argsort(-class_sizes[shuffled], kind="stable")].tolist():
-        counts, size = class_strata[unit_class], int(class_sizes[unit_class])
-        cost = size * fold_sizes + fold_strata @ counts
-        step = size * size + int(counts @ counts)
-        taken[unit_class] = _cheapest_steps(cost, step, int(class_members[unit_class]), rng)
-        fold_sizes += taken[unit_class] * size
-        fold_strata += np.outer(taken[unit_class], counts)
-
-    # each class's units, in seeded random order, take that class's folds
-    shuffled = rng.permutation(n_units)
-    units_by_class = shuffled[np.argsort(class_of_unit[shuffled], kind="stable")]
-    fold_of_unit = np.empty(n_units, dtype=np.int64)
-    fold_of_unit[units_by_class] = np.repeat(np.tile(np.arange(n_folds), n_classes), taken.ravel())
-    return fold_of_unit
-
-
-def _units_by_stratum_counts(
-    unit_of_row: np.ndarray, stratum_of_row: np.ndarray, n_units: int, n_strata: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Classes of units with equal rows per stratum: each unit's class, and each class's rows per stratum.
-
-    A unit's counts are its few nonzero (stratum, rows) pairs, padded into one row of codes; equal rows
-    are found by one lexsort, without a dense units x strata table.
-    """
     pair_key, pair_rows = np.unique(unit_of_row * n_strata + stratum_of_row, return_counts=True)
     pair_unit, pair_stratum = np.divmod(pair_key, n_strata)
-    pairs_per_unit = np.bincount(pair_unit, minlength=n_units)
-    first_pair = np.cumsum(pairs_per_unit) - pairs_per_unit
-    codes = np.full((n_units, int(pairs_per_unit.max(initial=1))), -1, dtype=np.int64)
-    codes[pair_unit, np.arange(len(pair_key)) - first_pair[pair_unit]] = (
-        pair_stratum * (int(pair_rows.max(initial=0)) + 1) + pair_rows
-    )
-    order = np.lexsort(codes.T[::-1])
-    starts_class = np.ones(n_units, dtype=bool)
-    starts_class[1:] = (codes[order[1:]] != codes[order[:-1]]).any(axis=1)
-    class_of_unit = np.empty(n_units, dtype=np.int64)
-    class_of_unit[order] = np.cumsum(starts_class) - 1
-    class_strata = np.zeros((int(starts_class.sum()), n_strata), dtype=np.int64)
-    class_strata[class_of_unit[pair_unit], pair_stratum] = pair_rows
-    return class_of_unit, class_strata
+    unit_sizes = np.zeros(n_units, dtype=np.int64)
+    np.add.at(unit_sizes, pair_unit, pair_rows)
+    unit_start = np.concatenate([[0], np.cumsum(np.bincount(pair_unit, minlength=n_units))]).tolist()
+    shuffled = rng.permutation(n_units)
+    order = shuffled[np.argsort(-unit_sizes[shuffled], kind="stable")].tolist()
+    tie_draws = rng.random(n_units).tolist()
 
-
-def _cheapest_steps(cost: np.ndarray, step: int, n_units: int, rng: np.random.Generator) -> np.ndarray:
-    """How many of ``n_units`` equal units each fold takes when each unit in turn goes to the cheapest fold.
-
-    A fold's j-th unit costs ``cost[f] + j * step``, so the units take the n_units cheapest of those
-    slots: the slots below a level found by bisection, and the rest of the slots at that level, in
-    seeded random folds.
-    """
-    if n_units == 1:
-        tied = np.flatnonzero(cost == cost.min())
-        taken = np.zeros(len(cost), dtype=np.int64)
-        taken[tied[rng.integers(len(tied))]] = 1
-        return taken
-
-    def slots_up_to(level: int) -> np.ndarray:
-        return np.maximum((level - cost) // step + 1, 0)
-
-    low, high = int(cost.min()) - 1, int(cost.min()) + (n_units - 1) * step
-    while high - low > 1:
-        middle = (low + high) // 2
-        if slots_up_to(middle).sum() >= n_units:
-            high = middle
-        else:
-            low = middle
-    taken = slots_up_to(high - 1)
-    at_level = np.flatnonzero((cost <= high) & ((high - cost) % step == 0))
-    taken[rng.choice(at_level, n_units - int(taken.sum()), replace=False)] += 1
-    return taken
+    strata, rows, sizes = pair_stratum.tolist(), pair_rows.tolist(), unit_sizes.tolist()
+    fold_sizes = [0] * n_folds
+    fold_counts = [[0] * n_folds for _ in range(n_strata)]  # stratum by fold
+    folds = range(n_folds)
+    fold_of_unit = [0] * n_units
+    for unit, draw in zip(order, tie_draws, strict=True):
+        first, last = unit_start[unit], unit_start[unit + 1]
+        unit_pairs = list(zip(strata[first:last], rows[first:last], strict=True))
+        size = sizes[unit]
+        cost = [size * fold_size for fold_size in fold_sizes]
+        for stratum, count in unit_pairs:
+            cost = [c + count * in_fold for c, in_fold in zip(cost, fold_counts[stratum], strict=True)]
+        least = min(cost)
+        tied = [fold for fold in folds if cost[fold] == least]
+        fold = tied[int(draw * len(tied))]
+        fold_of_unit[unit] = fold
+        fold_sizes[fold] += size
+        for stratum, count in unit_pairs:
+            fold_counts[stratum][fold] += count
+    return np.asarray(fold_of_unit, dtype=np.int64)
 
 
 class _LeakGains:
@@ -368,8 +319,10 @@ class _LeakGains:
         touched_before = np.concatenate([[0], np.cumsum(np.diff(links.start)[own_queries])])
         self.touched_start = touched_before[self.own_start]
         self.gain = np.zeros((n_groups, n_folds), dtype=np.int64)
-        every_pair = np.arange(len(links.group))
-        self._add_to_gain(every_pair, self._pair_gains(every_pair))
+        # in chunks: the (pairs, folds) temporaries of all pairs at once would be the split's peak memory
+        for first in range(0, len(links.group), _GAIN_CHUNK):
+            pairs = np.arange(first, min(first + _GAIN_CHUNK, len(links.group)))
+            self._add_to_gain(pairs, self._pair_gains(pairs))
 
     def touched_pairs(self, group: int, target: int) -> np.ndarray:
         """The pairs whose gains a move of ``group`` to ``target`` can change.
@@ -600,11 +553,11 @@ def _anneal(
                 batch.append(index)
                 since = index + 1
             else:
-                stale = neighbour[groups[since:]] if batch else np.zeros(0, dtype=bool)
+                if not batch:
+                    break
+                stale = neighbour[groups[since:]]
                 if stale.any():
                     end = since + int(np.argmax(stale))
-            if not batch:
-                break
             neighbour[:] = False
             batch_groups, batch_targets = groups[batch], targets[batch]
             running = gains.leaked + np.cumsum(leak_changes[batch])

@@ -33,7 +33,10 @@ def split_dataset(ctx: StageContext) -> dict[str, Any]:
     folds_file = ctx.work_dir / "folds.json"
     write_json(folds_file, fold_of_row)
     write_json(ctx.work_dir / "audit.json", audit)
-    metrics = [{"name": "split.query_leakage", "value": audit["query_leakage"]}, {"name": "split.size_ratio", "value": audit["size_ratio"]}]
+    metrics = [
+        {"name": "split.query_leakage", "value": audit["query_leakage"]},
+        {"name": "split.size_ratio", "value": audit["size_ratio"]},
+    ]
     if audit.get("group_leakage") is not None:
         metrics.append({"name": "split.group_leakage", "value": audit["group_leakage"]})
     for fold in audit["folds"]:
@@ -41,7 +44,9 @@ def split_dataset(ctx: StageContext) -> dict[str, Any]:
         metrics.append({"name": "split.positive_rate", "fold": fold["fold"], "value": fold["positive_rate"]})
         metrics.append({"name": "split.query_leakage", "fold": fold["fold"], "value": fold["query_leakage"]})
         if fold.get("group_leakage") is not None:
-            metrics.append({"name": "split.group_leakage", "fold": fold["fold"], "value": fold["group_leakage"]})
+            metrics.append(
+                {"name": "split.group_leakage", "fold": fold["fold"], "value": fold["group_leakage"]}
+            )
     ctx.log(
         f"{split.strategy} split into {split.folds} folds: sizes {[f['rows'] for f in audit['folds']]}, "
         f"query leakage {audit['query_leakage']:.3f}, group leakage {audit.get('group_leakage')}"
