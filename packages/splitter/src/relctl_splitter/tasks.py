@@ -25,22 +25,14 @@ def split_dataset(ctx: StageContext) -> dict[str, Any]:
         "languages": [e.language for e in examples],
     }
     folds = assign_folds(
-        task=cfg["task"],
-        strategy=cfg["strategy"],
-        n_folds=cfg["folds"],
-        category_depth=cfg["category_depth"],
-        seed=cfg["seed"],
-        **columns,
+        task=cfg["task"], strategy=cfg["strategy"], n_folds=cfg["folds"], category_depth=cfg["category_depth"], seed=cfg["seed"], **columns
     )
     audit = audit_split(task=cfg["task"], folds=folds, category_depth=cfg["category_depth"], **columns)
     fold_of_row = {e.id: int(f) for e, f in zip(examples, folds, strict=True)}
     folds_file = ctx.work_dir / "folds.json"
     write_json(folds_file, fold_of_row)
     write_json(ctx.work_dir / "audit.json", audit)
-    metrics = [
-        {"name": "split.query_leakage", "value": audit["query_leakage"]},
-        {"name": "split.size_ratio", "value": audit["size_ratio"]},
-    ]
+    metrics = [{"name": "split.query_leakage", "value": audit["query_leakage"]}, {"name": "split.size_ratio", "value": audit["size_ratio"]}]
     if audit.get("group_leakage") is not None:
         metrics.append({"name": "split.group_leakage", "value": audit["group_leakage"]})
     for fold in audit["folds"]:
@@ -48,9 +40,7 @@ def split_dataset(ctx: StageContext) -> dict[str, Any]:
         metrics.append({"name": "split.positive_rate", "fold": fold["fold"], "value": fold["positive_rate"]})
         metrics.append({"name": "split.query_leakage", "fold": fold["fold"], "value": fold["query_leakage"]})
         if fold.get("group_leakage") is not None:
-            metrics.append(
-                {"name": "split.group_leakage", "fold": fold["fold"], "value": fold["group_leakage"]}
-            )
+            metrics.append({"name": "split.group_leakage", "fold": fold["fold"], "value": fold["group_leakage"]})
     ctx.log(
         f"{cfg['strategy']} split into {cfg['folds']} folds: sizes {[f['rows'] for f in audit['folds']]}, "
         f"query leakage {audit['query_leakage']:.3f}, group leakage {audit.get('group_leakage')}"
