@@ -283,13 +283,19 @@ def load_module(path: str) -> Any:
 
 
 def balance(report: dict[str, Any]) -> dict[str, Any]:
-    sizes = [fold["rows"] for fold in report["folds"]]
-    rates = [fold["positive_rate"] for fold in report["folds"]]
+    """Fold sizes, positive rates, the largest deviation of a fold's positive or negative row count
+    from its target (the band of CLASS_COUNT_TOLERANCE bounds it for relctl's QC split), leakage."""
+    sizes = np.array([fold["rows"] for fold in report["folds"]])
+    rates = np.array([fold["positive_rate"] for fold in report["folds"]])
+    positives = np.rint(sizes * rates)
+    classes = np.stack([positives, sizes - positives])
+    off_target = np.abs(classes / classes.mean(axis=1, keepdims=True) - 1).max()
     return {
-        "size_min": min(sizes),
-        "size_max": max(sizes),
-        "positive_min": min(rates),
-        "positive_max": max(rates),
+        "size_min": int(sizes.min()),
+        "size_max": int(sizes.max()),
+        "positive_min": float(rates.min()),
+        "positive_max": float(rates.max()),
+        "class_off_target": float(off_target),
         "query_leakage": report["query_leakage"],
         "group_leakage": report["group_leakage"],
     }
@@ -311,10 +317,10 @@ def reset_peak_memory() -> None:
 
 def print_tables(results: list[dict[str, Any]], sample: list[dict[str, Any]]) -> None:
     print(
-        "| task | rows | split | wall s | CPU s | peak MB | fold sizes | positive rate | query leakage "
-        "| group leakage | wall / SGKF |"
+        "| task | rows | split | wall s | CPU s | peak MB | fold sizes | positive rate | class counts off "
+        "target | query leakage | group leakage | wall / SGKF |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for result in results:
         reference = next(
             r
@@ -331,7 +337,8 @@ def print_tables(results: list[dict[str, Any]], sample: list[dict[str, Any]]) ->
         print(
             f"| {result['task']} | {result['rows']:,} | {method} | {wall:.2f} | {statistics.median(result['cpu']):.2f} "
             f"| {statistics.median(result['peak_mb']):.0f} | {result['size_min']:,}–{result['size_max']:,} "
-            f"| {result['positive_min']:.1%}–{result['positive_max']:.1%} | {result['query_leakage']:.1%} | {group} "
+            f"| {result['positive_min']:.1%}–{result['positive_max']:.1%} | {result['class_off_target']:.1%} "
+            f"| {result['query_leakage']:.1%} | {group} "
             f"| {wall / statistics.median(reference['wall']):.2f} |"
         )
     if not sample:
@@ -339,15 +346,16 @@ def print_tables(results: list[dict[str, Any]], sample: list[dict[str, Any]]) ->
     seeds = len(sample[0]["leakage_over_seeds"])
     print(
         f"\n| QC sample queries | depth | code | query leakage (seed {SEED}) | group leakage | fold sizes "
-        f"| positive rate | query leakage over {seeds} seeds: mean (min–max) | wall s |"
+        f"| positive rate | class counts off target | query leakage over {seeds} seeds: mean (min–max) "
+        "| wall s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for entry in sample:
         over = entry["leakage_over_seeds"]
         print(
             f"| {entry['sample']} | {entry['depth']} | {entry['method']} | {entry['query_leakage']:.2%} "
             f"| {entry['group_leakage']:.1%} | {entry['size_min']:,}–{entry['size_max']:,} "
-            f"| {entry['positive_min']:.1%}–{entry['positive_max']:.1%} "
+            f"| {entry['positive_min']:.1%}–{entry['positive_max']:.1%} | {entry['class_off_target']:.1%} "
             f"| {statistics.mean(over):.2%} ({min(over):.2%}–{max(over):.2%}) | {entry['wall_median']:.2f} |"
         )
 

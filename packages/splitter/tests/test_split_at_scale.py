@@ -193,8 +193,8 @@ def one_by_one_annealing(
     counts = np.zeros((n_folds, 2), dtype=np.int64)
     np.add.at(counts, fold_of_group, classes)
     target_counts = classes.sum(axis=0) / n_folds
-    low = target_counts * (1 - CLASS_COUNT_TOLERANCE)
-    high = target_counts * (1 + CLASS_COUNT_TOLERANCE)
+    low = target_counts * (1 - folds_module.CLASS_COUNT_TOLERANCE)
+    high = target_counts * (1 + folds_module.CLASS_COUNT_TOLERANCE)
     groups_of_query: dict[int, set[int]] = {}
     for query, group in zip(query_of_row.tolist(), group_of_row.tolist(), strict=True):
         groups_of_query.setdefault(query, set()).add(group)
@@ -224,9 +224,9 @@ def one_by_one_annealing(
         ):
             source = int(fold_of_group[group])
             target = (source + shift) % n_folds
-            if aim:
+            if aim:  # the other fold of least gain, the first of them counting from target on
                 others = [(target + k) % n_folds for k in range(n_folds) if (target + k) % n_folds != source]
-                target = min(others, key=lambda fold: gain(group, fold))  # first of the least, from target on
+                target = min(others, key=lambda fold: gain(group, fold))
             change = gain(group, target)
             fits = (classes[group] <= np.maximum(counts[source] - low, 0)).all() and (
                 classes[group] <= np.maximum(high - counts[target], 0)
@@ -243,16 +243,30 @@ def one_by_one_annealing(
 
 
 @pytest.mark.parametrize(
-    ("seed", "few_touched", "shape"),
-    [(3, 32, "dense"), (4, 0, "dense"), (5, 32, "sparse"), (6, 0, "sparse")],
+    ("seed", "few_touched", "shape", "tolerance"),
+    [
+        (3, 32, "dense", 0.05),
+        (4, 0, "dense", 0.3),
+        (5, 32, "sparse", 0.05),
+        (6, 0, "sparse", 0.3),
+        (7, 0, "spread", 0.5),
+    ],
 )
 def test_batched_annealing_makes_the_moves_of_the_one_by_one_schedule(
-    seed: int, few_touched: int, shape: str, monkeypatch: pytest.MonkeyPatch
+    seed: int, few_touched: int, shape: str, tolerance: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # dense: every group shares queries with most others, so batches are short; sparse: few
-    # neighbours a group, so many taken tries share no query and go in one batch
+    # neighbours a group, so many taken tries share no query and go in one batch; spread: few
+    # queries a group, each over many groups, so that a move often changes no gain at all. The
+    # real band (0.05) turns nearly every try of these small instances down (a group is a sizeable
+    # share of a fold); wider ones let many moves through.
     monkeypatch.setattr(folds_module, "_FEW_TOUCHED", few_touched)
-    size = {"dense": {}, "sparse": {"n_groups": 90, "n_queries": 200, "most_groups": 2}}[shape]
+    monkeypatch.setattr(folds_module, "CLASS_COUNT_TOLERANCE", tolerance)
+    size = {
+        "dense": {},
+        "sparse": {"n_groups": 90, "n_queries": 200, "most_groups": 2},
+        "spread": {"n_groups": 40, "n_queries": 40, "most_groups": 8},
+    }[shape]
     query_of_row, group_of_row, label_of_row = linked_instance(seed=seed, **size)
     n_groups, n_folds, n_steps = int(group_of_row.max()) + 1, 4, 700
     start = np.random.default_rng(seed).integers(n_folds, size=n_groups)
@@ -276,8 +290,11 @@ def test_batched_annealing_makes_the_moves_of_the_one_by_one_schedule(
     band = folds_module._ClassBand(classes, fold_of_group, n_folds)
     folds_module._anneal(gains, band, n_steps, work_budget=10**12, rng=np.random.default_rng(7))
     assert np.array_equal(fold_of_group, expected)
-    assert leaked_rows(query_of_row, fold_of_group[group_of_row]) < leaked_rows(
-        query_of_row, start[group_of_row]
-    )
-    if shape == "sparse":
-        assert max(batch_sizes) > 3
+    if tolerance > CLASS_COUNT_TOLERANCE:
+        assert sum(batch_sizes) >= 20
+        if shape != "spread":  # there nearly every query spans three folds or more, whatever the moves
+            assert leaked_rows(query_of_row, fold_of_group[group_of_row]) < leaked_rows(
+                query_of_row, start[group_of_row]
+            )
+        if shape == "sparse":
+            assert max(batch_sizes) > 1
