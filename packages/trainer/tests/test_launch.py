@@ -105,13 +105,22 @@ def dropout_free_backbone(tiny_backbone: str, tmp_path_factory: pytest.TempPathF
     return str(folder)
 
 
-def _launch(job, tmp_path: Path) -> list[dict]:
+def _job_command(job, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+    """The launch command of ``job`` (written to tmp_path/job.json) on a free port, and its environment."""
     job_file = tmp_path / "job.json"
     job_file.write_text(job.model_dump_json())
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        launch_command(job_file, job, gpus=None, port=free_port()), capture_output=True, text=True, env=env, check=False
-    )
+    return launch_command(job_file, job, gpus=None, port=free_port()), {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+def _start(job, tmp_path: Path) -> subprocess.Popen[str]:
+    """The job's launcher in a process group of its own, its events on stdout."""
+    command, env = _job_command(job, tmp_path)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, start_new_session=True)
+
+
+def _launch(job, tmp_path: Path) -> list[dict]:
+    command, env = _job_command(job, tmp_path)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
@@ -249,13 +258,7 @@ def test_a_deepspeed_training_killed_after_a_checkpoint_resumes_from_it(
         "resources": ranks(2, launcher="deepspeed"), "train": {**SHORT_LAST_STEP, "grad_accum": 3, "checkpoint_steps": 2},
     }  # fmt: skip
     job = make_job(tmp_path / "killed", **common)
-    job_file = tmp_path / "job.json"
-    job_file.write_text(job.model_dump_json())
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    launcher = subprocess.Popen(
-        launch_command(job_file, job, gpus=None, port=free_port()),
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, start_new_session=True,
-    )  # fmt: skip
+    launcher = _start(job, tmp_path)
     for line in launcher.stdout:
         if line.startswith("{") and json.loads(line)["event"] == "checkpoint":
             os.killpg(launcher.pid, signal.SIGKILL)  # every rank and the launcher, right after step 2's checkpoint
@@ -280,13 +283,7 @@ def test_sigterm_stops_every_rank_at_one_step_with_a_checkpoint_to_resume(
     ranks agree on one step to stop at, checkpoint it together, and the job resumes from it exactly."""
     common = {"model_path": dropout_free_backbone, "lora": {"dropout": 0.0}, "test_file": None}
     job = make_job(tmp_path / "stopped", resources={**ranks(2), "launcher": launcher}, train={"epochs": 1}, **common)
-    job_file = tmp_path / "job.json"
-    job_file.write_text(job.model_dump_json())
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        launch_command(job_file, job, gpus=None, port=free_port()),
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, start_new_session=True,
-    )  # fmt: skip
+    proc = _start(job, tmp_path)
     events = []
     for line in proc.stdout:
         if line.startswith("{"):

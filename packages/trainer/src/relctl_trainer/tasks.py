@@ -217,13 +217,13 @@ def _run_child(ctx: StageContext, job: TrainJob) -> dict[str, Any]:
         try:
             with session_scope(ctx.settings.database_url) as session:
                 session.execute(update(Stage).where(Stage.id == ctx.stage_id).values(pid=child.pid))
-            return _follow(ctx, child)
+            return _follow(ctx, child, time_limit=job.train.time_limit)
         finally:
             if child.poll() is None:  # whatever ended the following, no training outlives it
                 _kill_group(child)
 
 
-def _follow(ctx: StageContext, child: subprocess.Popen[bytes]) -> dict[str, Any]:
+def _follow(ctx: StageContext, child: subprocess.Popen[bytes], *, time_limit: float | None = None) -> dict[str, Any]:
     """Relay the child's JSON events into the run database until it ends.
 
     Once a second it asks whether to stop: a cancelled stage, or one that another worker took over,
@@ -249,7 +249,6 @@ def _follow(ctx: StageContext, child: subprocess.Popen[bytes]) -> dict[str, Any]
     last_step: int | None = None
     last_log = 0.0
     started = time.monotonic()
-    time_limit = (ctx.config.get("train") or {}).get("time_limit")
     last_check = time.monotonic()
     while True:
         try:
