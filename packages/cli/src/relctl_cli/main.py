@@ -237,8 +237,8 @@ def watch(
     with progress:
         while True:
             try:
-                # A short wait of its own, so that an outage is said on the screen while it lasts.
-                with session_scope(settings.database_url, wait=2.0) as session:
+                # No wait inside: the watch waits itself, so that an outage is said on the screen.
+                with session_scope(settings.database_url, wait=0) as session:
                     experiment, stages = experiment_with_stages(session, experiment_id)
                     status = experiment.status
             except Exception as exc:  # noqa: BLE001 - a restarting database pauses the watch, within bounds

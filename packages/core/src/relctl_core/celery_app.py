@@ -92,6 +92,10 @@ def create_exchange_tables(settings: Settings, exchanges: Iterable[str]) -> None
 
 def configure(app: Celery, settings: Settings) -> Celery:
     options = broker_options(settings)
+    if settings.embedded_broker:
+        from relctl_core import fsbroker
+
+        fsbroker.install()  # messages written and taken whole (see fsbroker.py)
     app.conf.update(
         broker_url=settings.broker_url,
         broker_transport_options=options,
