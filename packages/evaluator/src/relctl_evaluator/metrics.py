@@ -51,7 +51,7 @@ def binary_metrics(labels: ArrayLike, probs: ArrayLike, threshold: float = 0.5) 
     truth, prob = _checked_pairs(labels, probs)
     if not math.isfinite(threshold):
         raise InputError(f"must be a finite number, got {threshold!r}", path="threshold")
-    scores = _thresholded_scores(truth, prob >= threshold)
+    scores = thresholded_scores(truth, prob >= threshold)
     scores.update(_ranking_scores(truth, prob))
     scores["positive_rate"] = float(truth.mean())
     scores["rows"] = float(truth.size)
@@ -65,6 +65,12 @@ def best_f1_threshold(labels: ArrayLike, probs: ArrayLike) -> float:
     two equally close the lower, so the answer never depends on row order.
     """
     truth, prob = _checked_pairs(labels, probs)
+    return tuned_threshold(truth, prob)
+
+
+def tuned_threshold(truth: np.ndarray, prob: np.ndarray) -> float:
+    """best_f1_threshold of a bool ``truth`` and float ``prob`` array already checked (a bootstrap
+    calls it thousands of times)."""
     order = np.argsort(-prob, kind="stable")
     descending = prob[order]
     true_positives = np.cumsum(truth[order])
@@ -127,7 +133,7 @@ def _group_scores(
     truth: np.ndarray, prob: np.ndarray, row_threshold: np.ndarray, reported_threshold: float
 ) -> dict[str, float]:
     at_half = binary_metrics(truth, prob, 0.5)
-    at_oof = _thresholded_scores(truth, prob >= row_threshold)
+    at_oof = thresholded_scores(truth, prob >= row_threshold)
     scores = {name: at_half[key] for key, name in AT_HALF.items()}
     scores.update({name: at_oof[key] for key, name in AT_OOF.items()})
     scores["threshold@oof"] = reported_threshold
@@ -151,14 +157,18 @@ def _cross_fitted_thresholds(
         rows = np.flatnonzero(fold_of_row == fold)
         if rows.size < 2:
             raise InputError(f"fold {fold} needs at least 2 scored rows to cross-fit a threshold", path="probs")
-        even = rows[::2]
-        odd = rows[1::2]
-        half_thresholds = []
-        for scored, tuning in ((even, odd), (odd, even)):
-            half_thresholds.append(best_f1_threshold(truth[tuning], prob[tuning]))
-            row_threshold[scored] = half_thresholds[-1]
-        fold_threshold[fold] = float(np.mean(half_thresholds))
+        row_threshold[rows] = cross_fitted(truth[rows], prob[rows])
+        fold_threshold[fold] = float(np.mean(row_threshold[rows][:2]))  # the two halves' thresholds
     return row_threshold, fold_threshold
+
+
+def cross_fitted(truth: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """One fold's rows' thresholds (at least 2 rows): alternate rows make two halves, and each half gets
+    the threshold tuned on the other."""
+    threshold = np.empty(prob.size)
+    threshold[0::2] = tuned_threshold(truth[1::2], prob[1::2])
+    threshold[1::2] = tuned_threshold(truth[0::2], prob[0::2])
+    return threshold
 
 
 def _cv_aggregates(per_fold: Iterable[MetricRecord]) -> list[MetricRecord]:
@@ -180,7 +190,7 @@ def _cv_aggregates(per_fold: Iterable[MetricRecord]) -> list[MetricRecord]:
     return aggregates
 
 
-def _thresholded_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+def thresholded_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     true_positives = int(np.sum(truth & predicted))
     predicted_positives = int(predicted.sum())
     actual_positives = int(truth.sum())

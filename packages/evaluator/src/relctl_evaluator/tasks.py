@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,58 +49,83 @@ def _fold_output(ctx: StageContext, fold: int, val: list[Any], val_probs: Any, t
     return {"hash": digest, "artifacts": artifacts, "fold": fold}
 
 
+@dataclass(frozen=True)
+class OutOfFold:
+    """The out-of-fold rows a run is scored on, combined over an ensemble's members: aligned lists."""
+
+    ids: list[str]
+    labels: list[int]
+    probs: list[float]
+    folds: list[int]
+    languages: list[str]
+
+
+def _fold_artifact(output: dict[str, Any], kind: str, task: str) -> str | None:
+    """A fold output's predictions of this task: a model for both tasks keeps each task's apart."""
+    found = output["artifacts"]
+    return found.get(f"{kind}:{task}") or found.get(kind)
+
+
+def _members(payload: EvaluatePayload, fold_outputs: list[dict[str, Any]]) -> tuple[list[dict[int, dict[str, Any]]], list[str]]:
+    """The fold outputs of each member (one: the run itself), by fold, and the members' names."""
+    if payload.members:
+        sizes = [len(member.folds) for member in payload.members]
+        starts = np.cumsum([0, *sizes])
+        per_member = [fold_outputs[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
+        names_of = [f"run {member.run}" for member in payload.members]
+    else:
+        per_member, names_of = [fold_outputs], ["the run"]
+    return [{int(o["fold"]): o for o in outputs} for outputs in per_member], names_of
+
+
+def out_of_fold(payload: EvaluatePayload, fold_outputs: list[dict[str, Any]], path: Callable[[str], Path]) -> OutOfFold:
+    """An evaluate stage's out-of-fold rows, fold by fold, from its dependencies' fold outputs (in
+    dependency order: an ensemble's are its members' fold stages, member by member); ``path`` turns an
+    artifact's relative path into a file."""
+    folds_of_member, names_of = _members(payload, fold_outputs)
+    rows = OutOfFold([], [], [], [], [])
+    for fold in sorted(folds_of_member[0]):
+        fold_rows = [read_predictions(path(_fold_artifact(member[fold], "oof", payload.task))) for member in folds_of_member]
+        ids = [row["id"] for row in fold_rows[0]]
+        for name, member_rows in zip(names_of[1:], fold_rows[1:], strict=True):
+            if sorted(map(str, (row["id"] for row in member_rows))) != sorted(map(str, ids)):
+                raise InputError(f"{name} scored other rows than {names_of[0]} in fold {fold}: the runs were split differently")
+        by_id = [{row["id"]: float(row["prob"]) for row in member_rows} for member_rows in fold_rows]
+        combined = combine_probs([[member[i] for i in ids] for member in by_id], payload.combine)
+        for row, prob in zip(fold_rows[0], combined, strict=True):
+            rows.ids.append(row["id"])
+            rows.labels.append(int(row["label"]))
+            rows.probs.append(float(prob))
+            rows.folds.append(fold)
+            rows.languages.append(row["language"])
+    return rows
+
+
 def evaluate_run(ctx: StageContext) -> dict[str, Any]:
     """Score a run's out-of-fold predictions and combine its fold models' test predictions.
 
     Also scores an ensemble of runs (``relctl ensemble``): its config lists the member runs, and its
     dependencies are their fold stages, member by member."""
-    # In dependency order: an ensemble's are its members' fold stages, member by member, whatever their kind.
     fold_outputs = [output for kind, _config, output in ctx.deps if kind in ("train", "baseline")]
     payload = EvaluatePayload.model_validate(ctx.config)
-    members = payload.members
-    if members:
-        sizes = [len(member.folds) for member in members]
-        starts = np.cumsum([0, *sizes])
-        per_member = [fold_outputs[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
-        names_of = [f"run {member.run}" for member in members]
-    else:
-        per_member, names_of = [fold_outputs], ["the run"]
-    method, task = payload.combine, payload.task
+    oof = out_of_fold(payload, fold_outputs, ctx.path)
+    records = [asdict(r) for r in score_out_of_fold(labels=oof.labels, probs=oof.probs, folds=oof.folds, languages=oof.languages)]
 
-    def artifact(output: dict[str, Any], kind: str) -> str | None:
-        """A fold output's predictions of this task: a model for both tasks keeps each task's apart."""
-        found = output["artifacts"]
-        return found.get(f"{kind}:{task}") or found.get(kind)
-
-    folds_of_member = [{int(o["fold"]): o for o in outputs} for outputs in per_member]
-    labels, probs, folds, languages = [], [], [], []
     test_probs: dict[str, list[float]] = defaultdict(list)
     test_language: dict[str, str] = {}
+    folds_of_member, _ = _members(payload, fold_outputs)
     for fold in sorted(folds_of_member[0]):
-        fold_rows = [read_predictions(ctx.path(artifact(member[fold], "oof"))) for member in folds_of_member]
-        ids = [row["id"] for row in fold_rows[0]]
-        for name, rows in zip(names_of[1:], fold_rows[1:], strict=True):
-            if sorted(map(str, (row["id"] for row in rows))) != sorted(map(str, ids)):
-                raise InputError(f"{name} scored other rows than {names_of[0]} in fold {fold}: the runs were split differently")
-        by_id = [{row["id"]: float(row["prob"]) for row in rows} for rows in fold_rows]
-        combined = combine_probs([[member[i] for i in ids] for member in by_id], method)
-        for row, prob in zip(fold_rows[0], combined, strict=True):
-            labels.append(int(row["label"]))
-            probs.append(float(prob))
-            folds.append(fold)
-            languages.append(row["language"])
         for member in folds_of_member:
-            test_file = artifact(member[fold], "test")
+            test_file = _fold_artifact(member[fold], "test", payload.task)
             if test_file:
                 for row in read_predictions(ctx.path(test_file)):
                     test_probs[row["id"]].append(float(row["prob"]))
                     test_language[row["id"]] = row["language"]
-    records = [asdict(r) for r in score_out_of_fold(labels=labels, probs=probs, folds=folds, languages=languages)]
     artifacts = {}
     if test_probs:
         ensemble_file = ctx.work_dir / "test_predictions.jsonl"
         test_ids = list(test_probs)
-        test_combined = combine_probs(np.array([test_probs[i] for i in test_ids]).T, method)
+        test_combined = combine_probs(np.array([test_probs[i] for i in test_ids]).T, payload.combine)
         write_prediction_rows(
             ensemble_file,
             ({"id": i, "language": test_language[i], "prob": float(p)} for i, p in zip(test_ids, test_combined, strict=True)),
@@ -107,10 +134,10 @@ def evaluate_run(ctx: StageContext) -> dict[str, Any]:
     overall = {r["name"]: r["value"] for r in records if r["fold"] is None and r["language"] is None}
     ctx.log(
         "CV over folds {}: F1@0.5 {:.4f}, F1@oof {:.4f}, ROC-AUC {:.4f}".format(
-            sorted(set(folds)), overall.get("f1@0.5", float("nan")), overall.get("f1@oof", float("nan")), overall.get("roc_auc", float("nan"))
+            sorted(set(oof.folds)), overall.get("f1@0.5", float("nan")), overall.get("f1@oof", float("nan")), overall.get("roc_auc", float("nan"))
         )
     )
-    return {"hash": stable_hash(records), "artifacts": artifacts, "metrics": records, "rows": len(labels)}
+    return {"hash": stable_hash(records), "artifacts": artifacts, "metrics": records, "rows": len(oof.labels)}
 
 
 def combine_probs(member_probs: Any, method: str) -> np.ndarray:

@@ -1,0 +1,118 @@
+"""Query-grouped bootstrap intervals and paired comparisons, checked against known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from relctl_evaluator import stats
+from relctl_evaluator.metrics import score_out_of_fold
+from relctl_evaluator.stats import ScoredRows
+
+
+def correlated_rows(rng: np.random.Generator, queries: int, rows_per_query: int = 4, folds: int = 2, strength_a: float = 1.0, strength_b: float = 1.0):
+    """Rows whose label and scores share a query effect: the rows of one query move together."""
+    query = np.repeat(np.arange(queries), rows_per_query)
+    query_effect = rng.normal(0, 1.5, queries)[query]
+    labels = (query_effect + rng.normal(0, 0.7, query.size)) > -0.5
+    signal = np.where(labels, 1.0, -1.0)
+    noise = rng.normal(0, 1.0, query.size) + rng.normal(0, 1.0, queries)[query]
+    prob_a = 1 / (1 + np.exp(-(strength_a * signal + noise)))
+    prob_b = 1 / (1 + np.exp(-(strength_b * signal + rng.normal(0, 1.0, query.size) + rng.normal(0, 1.0, queries)[query])))
+    fold = (np.arange(queries) % folds)[query]
+    return ScoredRows.of(labels.astype(int), fold, query), prob_a, prob_b
+
+
+def test_fold_scores_equal_the_evaluators_and_scikit_learns() -> None:
+    rng = np.random.default_rng(3)
+    scored, prob, _ = correlated_rows(rng, 300, folds=3)
+    prob = np.round(prob, 2)  # ties, which every score must count as the evaluator does
+    records = score_out_of_fold(labels=scored.labels.astype(int), probs=prob, folds=list(scored.folds), languages=["xx"] * prob.size)
+    cv = {r.name: r.value for r in records if r.fold is None and r.language is None}
+    for metric in stats.RESAMPLED:
+        assert stats.cv_score(metric, scored.labels, prob, scored.folds) == pytest.approx(cv[metric], abs=1e-12), metric
+    for fold in range(3):
+        rows = scored.folds == fold
+        assert stats.roc_auc(scored.labels[rows], prob[rows]) == pytest.approx(roc_auc_score(scored.labels[rows], prob[rows]), abs=1e-12)
+        assert stats.average_precision(scored.labels[rows], prob[rows]) == pytest.approx(average_precision_score(scored.labels[rows], prob[rows]), abs=1e-12)
+    assert math.isnan(stats.roc_auc(np.ones(5, bool), np.linspace(0, 1, 5)))
+
+
+def test_a_known_difference_lands_in_the_interval_about_95_percent_of_the_time() -> None:
+    # The population: a million rows; its ROC-AUC difference is the true value the samples estimate.
+    population, prob_a, prob_b = correlated_rows(np.random.default_rng(0), 250_000, folds=1, strength_a=1.2, strength_b=0.9)
+    truth = stats.roc_auc(population.labels, prob_a) - stats.roc_auc(population.labels, prob_b)
+    assert truth > 0.02
+    group_rows = np.arange(population.labels.size).reshape(-1, 4)
+    covered, trials = 0, 160
+    for seed in range(trials):
+        rng = np.random.default_rng(1000 + seed)
+        rows = group_rows[rng.choice(group_rows.shape[0], 300, replace=False)].ravel()
+        sample = population.subset(rows)
+        result = stats.compare("roc_auc", sample, prob_a[rows], prob_b[rows], resamples=300, permutations=0, seed=seed)
+        covered += result.low <= truth <= result.high
+    coverage = covered / trials
+    # 160 trials: the binomial standard error at 95 % is 1.7 points.
+    assert 0.88 <= coverage <= 0.99, coverage
+
+
+def test_identical_runs_show_no_detectable_difference() -> None:
+    scored, prob, _ = correlated_rows(np.random.default_rng(5), 200)
+    for metric in ("f1@oof", "roc_auc"):
+        result = stats.compare(metric, scored, prob, prob.copy(), resamples=300, permutations=300)
+        assert result.difference == 0.0 and result.low == 0.0 and result.high == 0.0
+        assert result.verdict == "no detectable difference" and result.p_value == 1.0
+
+
+def test_a_clearly_better_run_is_detected_either_way_round() -> None:
+    scored, better, worse = correlated_rows(np.random.default_rng(7), 400, strength_a=2.5, strength_b=0.3)
+    forward = stats.compare("f1@oof", scored, better, worse, resamples=400, permutations=400)
+    assert forward.verdict == "A better" and forward.low > 0 and forward.p_value < 0.01
+    assert forward.a == pytest.approx(stats.cv_score("f1@oof", scored.labels, better, scored.folds))
+    backward = stats.compare("f1@oof", scored, worse, better, resamples=400, permutations=400)
+    assert backward.verdict == "B better" and backward.high < 0
+    assert backward.difference == pytest.approx(-forward.difference)
+    assert forward.queries == 400 and forward.rows == 1600
+
+
+def test_a_small_difference_on_few_queries_is_not_called() -> None:
+    scored, a, b = correlated_rows(np.random.default_rng(11), 60, strength_a=1.05, strength_b=1.0)
+    result = stats.compare("f1@oof", scored, a, b, resamples=400, permutations=400)
+    assert result.low < 0 < result.high and result.verdict == "no detectable difference" and result.p_value > 0.05
+
+
+def test_resampling_by_query_gives_wider_intervals_than_by_row_when_a_querys_rows_agree() -> None:
+    scored, a, b = correlated_rows(np.random.default_rng(13), 300, rows_per_query=6)
+    by_row = ScoredRows.of(scored.labels.astype(int), scored.folds, np.arange(scored.labels.size))
+    for metric in ("roc_auc", "f1@0.5"):
+        grouped = stats.interval(metric, scored, a, resamples=500)
+        rows = stats.interval(metric, by_row, a, resamples=500)
+        assert grouped.value == rows.value
+        assert grouped.high - grouped.low > 1.3 * (rows.high - rows.low), metric
+        paired_grouped = stats.compare(metric, scored, a, b, resamples=500, permutations=0)
+        paired_rows = stats.compare(metric, by_row, a, b, resamples=500, permutations=0)
+        assert paired_grouped.high - paired_grouped.low > paired_rows.high - paired_rows.low, metric
+
+
+def test_the_same_seed_gives_the_same_interval_and_resamples_stay_within_folds() -> None:
+    scored, a, b = correlated_rows(np.random.default_rng(17), 50, folds=3)
+    assert stats.compare("f1@oof", scored, a, b, resamples=100, permutations=100, seed=4) == stats.compare(
+        "f1@oof", scored, a, b, resamples=100, permutations=100, seed=4
+    )
+    resampler = stats._Resampler(scored)
+    rows = resampler.draw(np.random.default_rng(0))
+    for fold in range(3):
+        assert np.count_nonzero(scored.folds[rows] == fold) == np.count_nonzero(scored.folds == fold)  # 4 rows a query
+    # A query's rows come whole: each drawn query brings all four.
+    assert all(count % 4 == 0 for count in np.unique(scored.groups[rows], return_counts=True)[1])
+
+
+def test_a_metric_that_cannot_be_resampled_is_bad_input() -> None:
+    scored, a, b = correlated_rows(np.random.default_rng(1), 20)
+    from relctl_core.errors import InputError
+
+    with pytest.raises(InputError, match="threshold@oof"):
+        stats.compare("threshold@oof", scored, a, b, resamples=10, permutations=0)
