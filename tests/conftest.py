@@ -117,3 +117,10 @@ def workers(distributed_env: dict[str, str], tmp_path: Path) -> Iterator[Workers
     pool.stop()
 
 
+@pytest.fixture(scope="session")
+def finished_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], dict[str, int], Path]:
+    """One finished experiment (a sweep of two runs beside the baselines) in a fresh embedded home,
+    shared by the modules that read finished runs (tests/finished.py)."""
+    from tests.finished import run_sweep
+
+    return run_sweep(tmp_path_factory.mktemp("finished"))

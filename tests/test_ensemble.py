@@ -3,43 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from tests.finished import other_split_run
 from tests.support import relctl
-from tests.tiny_model import build_tiny_backbone
-
-DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo" / "data"
-
-SPEC = """\
-name: {name}
-data:
-  qc: {{train: data/qc_train.jsonl, test: data/qc_test.jsonl, max_rows: 200}}
-split: {{strategy: category-aware, folds: 4, train_folds: [0, 1], seed: {seed}}}
-model: {{backbone: {backbone}}}
-train: {{epochs: 1, batch_size: 16, max_length: 32, lr: 1.0e-3}}
-ensemble: {{method: vote}}
-sweep: {{model.lora.r: [2, 4]}}
-"""
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], dict[str, int], Path]:
-    """One finished experiment (a sweep of two runs beside the baselines) in a fresh embedded home."""
-    from tests.conftest import model_store
-
-    work = tmp_path_factory.mktemp("ensemble")
-    env = {"RELCTL_HOME": str(work / "home"), "RELCTL_MODEL_STORE": str(model_store())}
-    shutil.copytree(DEMO, work / "data")
-    build_tiny_backbone(work / "tiny", [work / "data" / "qc_train.jsonl"])
-    (work / "experiment.yaml").write_text(SPEC.format(name="members", seed=42, backbone=work / "tiny"))
-    done = relctl("run", "experiment.yaml", "--json", env=env, cwd=work)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    run_ids = {row["run"]: row["run_id"] for row in json.loads(done.stdout)["rows"]}
-    return env, run_ids, work
+def finished(finished_sweep) -> tuple[dict[str, str], dict[str, int], Path]:
+    return finished_sweep
 
 
 def _prediction_files(home: Path, run_id: int, kind: str) -> dict[int, Path]:
@@ -130,10 +105,5 @@ def test_bad_ensembles_are_bad_input(finished) -> None:
         assert message in done.stderr
 
     # Runs trained on another split hold other rows in each fold.
-    spec = work / "other-split.yaml"
-    spec.write_text(SPEC.format(name="other", seed=7, backbone=work / "tiny").replace("sweep: {model.lora.r: [2, 4]}\n", ""))
-    other = relctl("run", str(spec), "--json", env=env)
-    assert other.returncode == 0, other.stderr[-2000:]
-    other_run = next(r["run_id"] for r in json.loads(other.stdout)["rows"] if r["kind"] == "model")
-    done = relctl("ensemble", str(run_ids["r=2"]), str(other_run), env=env)
+    done = relctl("ensemble", str(run_ids["r=2"]), str(other_split_run(finished)), env=env)
     assert done.returncode == 2 and "split differently" in done.stderr, done.stderr

@@ -41,6 +41,21 @@ def test_fold_scores_equal_the_evaluators_and_scikit_learns() -> None:
     assert math.isnan(stats.roc_auc(np.ones(5, bool), np.linspace(0, 1, 5)))
 
 
+def test_per_language_scores_equal_the_evaluators() -> None:
+    """A language is scored at its fold's thresholds, as the leaderboard's per-language rows are."""
+    rng = np.random.default_rng(4)
+    scored, prob, _ = correlated_rows(rng, 240, folds=2)
+    languages = rng.choice(["de", "fr", "ja"], scored.labels.size)
+    scored = ScoredRows.of(scored.labels.astype(int), scored.folds, scored.groups, languages)
+    records = score_out_of_fold(labels=scored.labels.astype(int), probs=prob, folds=list(scored.folds), languages=list(languages))
+    for metric in stats.RESAMPLED:
+        found = stats.intervals(metric, scored, prob, by_language=True, resamples=5)
+        assert set(found) == {None, "de", "fr", "ja"}
+        for language, result in found.items():
+            [expected] = [r.value for r in records if r.fold is None and r.language == language and r.name == metric]
+            assert result.value == pytest.approx(expected, abs=1e-12), (metric, language)
+
+
 def test_a_known_difference_lands_in_the_interval_about_95_percent_of_the_time() -> None:
     # The population: a million rows; its ROC-AUC difference is the true value the samples estimate.
     population, prob_a, prob_b = correlated_rows(np.random.default_rng(0), 250_000, folds=1, strength_a=1.2, strength_b=0.9)

@@ -14,6 +14,8 @@ from relctl_core.settings import Settings, load_settings
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relctl_evaluator.compare import split_of
+
 HEADLINE = ("f1@oof", "f1@0.5", "roc_auc")
 
 
@@ -79,7 +81,7 @@ def _write_ensemble(settings: Settings, run_ids: list[int], method: str, name: s
             if not fold_stages:
                 raise InputError(f"run {run_id} ({run.name}) has no fold models to combine (an ensemble itself?)")
             fold_stages = sorted(fold_stages, key=lambda s: int(s.config["fold"]))
-            splits[run_id] = _split_of(session, fold_stages[0])
+            splits[run_id] = split_of(session, fold_stages[0])
             tasks.add(run.task)
             fold_sets[run_id] = [int(s.config["fold"]) for s in fold_stages]
             members.append({"run": run_id, "name": run.name, "folds": fold_sets[run_id]})
@@ -116,12 +118,6 @@ def _write_ensemble(settings: Settings, run_ids: list[int], method: str, name: s
         session.add(stage)
         session.flush()
         return experiment.id, stage.id
-
-
-def _split_of(session: Session, fold_stage: Stage) -> tuple[str | None, ...]:
-    """The content hashes of the dataset and the fold assignment a fold stage was trained on."""
-    deps = [session.get(Stage, dep_id) for dep_id in fold_stage.depends_on]
-    return tuple(sorted(str((dep.output or {}).get("hash")) for dep in deps if dep is not None and dep.kind in ("ingest", "split")))
 
 
 def _headline(session: Session, run_ids: list[int | None]) -> list[dict[str, object]]:

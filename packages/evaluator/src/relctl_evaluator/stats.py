@@ -16,13 +16,13 @@ runs' predictions of whole queries at random.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from relctl_core.errors import InputError
 
-from relctl_evaluator.metrics import AT_HALF, AT_OOF, cross_fitted, thresholded_scores
+from relctl_evaluator.metrics import cross_fitted, thresholded_scores
 
 # The metrics a resample can score, each as the mean over folds (the leaderboard's CV mean).
 RESAMPLED = ("f1@oof", "precision@oof", "recall@oof", "f1@0.5", "precision@0.5", "recall@0.5", "roc_auc", "pr_auc")
@@ -123,27 +123,45 @@ def average_precision(truth: np.ndarray, prob: np.ndarray) -> float:
     return float(np.sum(np.diff(np.append(0.0, recall)) * precision))
 
 
-def fold_score(metric: str, truth: np.ndarray, prob: np.ndarray) -> float:
-    """One fold's ``metric``, as metrics.score_out_of_fold computes it for that fold."""
-    if metric == "roc_auc":
-        return roc_auc(truth, prob)
-    if metric == "pr_auc":
-        return average_precision(truth, prob)
+def _check_metric(metric: str) -> None:
+    if metric not in RESAMPLED:
+        raise InputError(f"cannot resample metric {metric!r}; valid: {', '.join(RESAMPLED)}", path="--metric")
+
+
+def cv_scores(metric: str, truth: np.ndarray, prob: np.ndarray, folds: np.ndarray, subsets: np.ndarray) -> np.ndarray:
+    """``metric`` of each subset of rows (a row of the bool matrix ``subsets``: all rows, a language),
+    as the evaluator computes it: per fold, then the mean over the folds where it is defined.
+
+    F1 at the out-of-fold threshold cross-fits its thresholds on all of a fold's rows, and a subset is
+    scored at its fold's thresholds, not ones of its own (as the evaluator scores a language)."""
+    _check_metric(metric)
     key, _, at = metric.partition("@")
-    if at == "0.5" and metric in AT_HALF.values():
-        return thresholded_scores(truth, prob >= 0.5)[key]
-    if at == "oof" and metric in AT_OOF.values():
-        if truth.size < 2:
-            return math.nan
-        return thresholded_scores(truth, prob >= cross_fitted(truth, prob))[key]
-    raise InputError(f"cannot resample metric {metric!r}; valid: {', '.join(RESAMPLED)}", path="--metric")
+    per_fold = np.full((np.unique(folds).size, subsets.shape[0]), np.nan)
+    for i, fold in enumerate(np.unique(folds)):
+        rows = np.flatnonzero(folds == fold)
+        truth_f, prob_f = truth[rows], prob[rows]
+        if at == "oof":
+            predicted = prob_f >= cross_fitted(truth_f, prob_f) if rows.size >= 2 else None
+        elif at == "0.5":
+            predicted = prob_f >= 0.5
+        for j, subset in enumerate(subsets[:, rows]):
+            if not subset.any():
+                continue  # the subset has no rows in this fold: the fold does not count for it
+            if metric == "roc_auc":
+                per_fold[i, j] = roc_auc(truth_f[subset], prob_f[subset])
+            elif metric == "pr_auc":
+                per_fold[i, j] = average_precision(truth_f[subset], prob_f[subset])
+            elif predicted is not None:
+                per_fold[i, j] = thresholded_scores(truth_f[subset], predicted[subset])[key]
+    defined = np.isfinite(per_fold)
+    counts = defined.sum(axis=0)
+    totals = np.where(defined, per_fold, 0.0).sum(axis=0)
+    return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
 
 
 def cv_score(metric: str, truth: np.ndarray, prob: np.ndarray, folds: np.ndarray) -> float:
-    """The mean over folds of each fold's score, over the folds where it is defined."""
-    values = [fold_score(metric, truth[folds == f], prob[folds == f]) for f in np.unique(folds)]
-    defined = [v for v in values if math.isfinite(v)]
-    return float(np.mean(defined)) if defined else math.nan
+    """``metric`` over all the rows: the mean over folds of each fold's score."""
+    return float(cv_scores(metric, truth, prob, folds, np.ones((1, truth.size), dtype=bool))[0])
 
 
 # --- resampling -----------------------------------------------------------------------------------------
@@ -156,17 +174,18 @@ class _Resampler:
     is resampled in each fold apart."""
 
     def __init__(self, scored: ScoredRows) -> None:
-        key = np.array([f"{fold}\x00{group}" for fold, group in zip(scored.folds, scored.groups, strict=True)], dtype=object)
-        _, group_of_row = np.unique(key, return_inverse=True)
-        order = np.lexsort((np.arange(group_of_row.size), group_of_row))
-        self.rows_by_group = order
+        _, fold_index = np.unique(scored.folds, return_inverse=True)
+        _, query_index = np.unique(scored.groups.astype(str), return_inverse=True)
+        _, group_of_row = np.unique(fold_index.astype(np.int64) * (query_index.max() + 1) + query_index, return_inverse=True)
+        self.rows_by_group = np.lexsort((np.arange(group_of_row.size), group_of_row))
         counts = np.bincount(group_of_row)
         self.starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         self.sizes = counts
         fold_of_group = np.empty(counts.size, dtype=np.int64)
-        fold_of_group[group_of_row] = scored.folds
-        self.groups_of_fold = [np.flatnonzero(fold_of_group == f) for f in np.unique(scored.folds)]
-        self.queries = counts.size
+        fold_of_group[group_of_row] = fold_index
+        self.groups_of_fold = [np.flatnonzero(fold_of_group == f) for f in range(fold_index.max() + 1)]
+        self.group_of_row = group_of_row
+        self.queries = int(counts.size)
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         picked = np.concatenate([g[rng.integers(0, g.size, g.size)] for g in self.groups_of_fold])
@@ -175,99 +194,124 @@ class _Resampler:
         within = np.arange(int(sizes.sum())) - offsets
         return self.rows_by_group[np.repeat(self.starts[picked], sizes) + within]
 
-    def group_of_each_row(self) -> np.ndarray:
-        group = np.empty(self.rows_by_group.size, dtype=np.int64)
-        group[self.rows_by_group] = np.repeat(np.arange(self.queries), self.sizes)
-        return group
 
-
-def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return math.nan, math.nan
+def _percentile_intervals(draws: np.ndarray, confidence: float) -> list[tuple[float, float]]:
+    """The percentile interval of each column of ``draws`` (resamples x subsets)."""
     tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(finite, [tail, 1.0 - tail])
-    return float(low), float(high)
+    found = []
+    for column in draws.T:
+        finite = column[np.isfinite(column)]
+        if finite.size == 0:
+            found.append((math.nan, math.nan))
+            continue
+        low, high = np.quantile(finite, [tail, 1.0 - tail])
+        found.append((float(low), float(high)))
+    return found
 
 
-def interval(
-    metric: str, scored: ScoredRows, prob: np.ndarray, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0, confidence: float = CONFIDENCE
-) -> Interval:
-    """A run's CV score of ``metric`` and its percentile bootstrap interval, resampled by query."""
+def _subsets(scored: ScoredRows, by_language: bool) -> tuple[list[str | None], np.ndarray]:
+    """(names, masks): all rows (None), then each language's rows with by_language."""
+    names: list[str | None] = [None]
+    masks = [np.ones(scored.labels.size, dtype=bool)]
+    if by_language:
+        for language in sorted(set(scored.languages.tolist())):
+            names.append(language)
+            masks.append(scored.languages == language)
+    return names, np.array(masks)
+
+
+def intervals(
+    metric: str,
+    scored: ScoredRows,
+    prob: np.ndarray,
+    *,
+    by_language: bool = False,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> dict[str | None, Interval]:
+    """A run's CV score of ``metric`` and its percentile bootstrap interval, resampled by query: over
+    all rows (key None) and, with by_language, per language."""
     prob = np.asarray(prob, dtype=np.float64)
-    value = cv_score(metric, scored.labels, prob, scored.folds)
+    names, masks = _subsets(scored, by_language)
+    values = cv_scores(metric, scored.labels, prob, scored.folds, masks)
     resampler, rng = _Resampler(scored), np.random.default_rng(seed)
-    draws = np.empty(resamples)
+    draws = np.empty((resamples, len(names)))
     for i in range(resamples):
         rows = resampler.draw(rng)
-        draws[i] = cv_score(metric, scored.labels[rows], prob[rows], scored.folds[rows])
-    low, high = _percentile_interval(draws, confidence)
-    return Interval(value, low, high, resamples)
+        draws[i] = cv_scores(metric, scored.labels[rows], prob[rows], scored.folds[rows], masks[:, rows])
+    bounds = _percentile_intervals(draws, confidence)
+    return {name: Interval(float(v), low, high, resamples) for name, v, (low, high) in zip(names, values, bounds, strict=True)}
 
 
-def compare(
+def interval(metric: str, scored: ScoredRows, prob: np.ndarray, **options: object) -> Interval:
+    """intervals() over all rows."""
+    return intervals(metric, scored, prob, **options)[None]  # type: ignore[arg-type]
+
+
+def comparisons(
     metric: str,
     scored: ScoredRows,
     prob_a: np.ndarray,
     prob_b: np.ndarray,
     *,
+    by_language: bool = False,
     resamples: int = DEFAULT_RESAMPLES,
     permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
     confidence: float = CONFIDENCE,
-) -> Comparison:
-    """A minus B on the same scored rows, paired: each resample scores both runs on the same rows."""
+) -> dict[str | None, Comparison]:
+    """A minus B on the same scored rows, paired (each resample scores both runs on the same rows):
+    over all rows (key None) and, with by_language, per language."""
     prob_a, prob_b = np.asarray(prob_a, dtype=np.float64), np.asarray(prob_b, dtype=np.float64)
     if prob_a.shape != scored.labels.shape or prob_b.shape != scored.labels.shape:
         raise InputError("both runs need a prob for every scored row")
     truth, folds = scored.labels, scored.folds
+    names, masks = _subsets(scored, by_language)
 
-    def score(prob: np.ndarray, rows: np.ndarray | None = None) -> float:
+    def difference(a: np.ndarray, b: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         if rows is None:
-            return cv_score(metric, truth, prob, folds)
-        return cv_score(metric, truth[rows], prob[rows], folds[rows])
+            return cv_scores(metric, truth, a, folds, masks), cv_scores(metric, truth, b, folds, masks)
+        m = masks[:, rows]
+        return cv_scores(metric, truth[rows], a[rows], folds[rows], m), cv_scores(metric, truth[rows], b[rows], folds[rows], m)
 
-    a, b = score(prob_a), score(prob_b)
-    observed = a - b
+    score_a, score_b = difference(prob_a, prob_b)
+    observed = score_a - score_b
     resampler, rng = _Resampler(scored), np.random.default_rng(seed)
-    differences = np.empty(resamples)
+    draws = np.empty((resamples, len(names)))
     for i in range(resamples):
-        rows = resampler.draw(rng)
-        differences[i] = score(prob_a, rows) - score(prob_b, rows)
-    low, high = _percentile_interval(differences, confidence)
-    p_value = _permutation_p(observed, prob_a, prob_b, resampler.group_of_each_row(), resampler.queries, score, permutations, rng)
-    if math.isfinite(low) and low > 0:
-        verdict = "A better"
-    elif math.isfinite(high) and high < 0:
-        verdict = "B better"
-    else:
-        verdict = "no detectable difference"
-    return Comparison(
-        metric=metric, a=a, b=b, difference=observed, low=low, high=high, p_value=p_value, verdict=verdict,
-        rows=int(truth.size), queries=resampler.queries, resamples=resamples,
-    )  # fmt: skip
+        a, b = difference(prob_a, prob_b, resampler.draw(rng))
+        draws[i] = a - b
+    bounds = _percentile_intervals(draws, confidence)
 
-
-def _permutation_p(
-    observed: float,
-    prob_a: np.ndarray,
-    prob_b: np.ndarray,
-    group_of_row: np.ndarray,
-    groups: int,
-    score: Callable[[np.ndarray], float],
-    permutations: int,
-    rng: np.random.Generator,
-) -> float:
-    """Two-sided p-value of A == B: each permutation swaps the runs' predictions of a random half of the
-    queries (whole queries, so that the test keeps the rows' correlation)."""
-    if permutations == 0 or not math.isfinite(observed):
-        return math.nan
-    extreme = 0
+    # Paired permutations: swap the runs' predictions of whole queries, a random half of them.
+    extreme = np.zeros(len(names))
     for _ in range(permutations):
-        swapped = rng.random(groups) < 0.5
-        swap_row = swapped[group_of_row]
-        permuted_a = np.where(swap_row, prob_b, prob_a)
-        permuted_b = np.where(swap_row, prob_a, prob_b)
-        if abs(score(permuted_a) - score(permuted_b)) >= abs(observed) - 1e-12:
-            extreme += 1
-    return (extreme + 1) / (permutations + 1)
+        swap = (rng.random(resampler.queries) < 0.5)[resampler.group_of_row]
+        a, b = difference(np.where(swap, prob_b, prob_a), np.where(swap, prob_a, prob_b))
+        extreme += np.abs(a - b) >= np.abs(observed) - 1e-12
+    found = {}
+    for j, name in enumerate(names):
+        low, high = bounds[j]
+        rows = masks[j]
+        p_value = (extreme[j] + 1) / (permutations + 1) if permutations and math.isfinite(observed[j]) else math.nan
+        found[name] = Comparison(
+            metric=metric, a=float(score_a[j]), b=float(score_b[j]), difference=float(observed[j]), low=low, high=high,
+            p_value=float(p_value), verdict=verdict(low, high), rows=int(rows.sum()),
+            queries=int(np.unique(resampler.group_of_row[rows]).size), resamples=resamples,
+        )  # fmt: skip
+    return found
+
+
+def compare(metric: str, scored: ScoredRows, prob_a: np.ndarray, prob_b: np.ndarray, **options: object) -> Comparison:
+    """comparisons() over all rows."""
+    return comparisons(metric, scored, prob_a, prob_b, **options)[None]  # type: ignore[arg-type]
+
+
+def verdict(low: float, high: float) -> str:
+    """What an interval of A minus B says: which run is better, or that it cannot tell."""
+    if math.isfinite(low) and low > 0:
+        return "A better"
+    if math.isfinite(high) and high < 0:
+        return "B better"
+    return "no detectable difference"
