@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from relctl_evaluator import stats
-from relctl_evaluator.metrics import score_out_of_fold
+from relctl_evaluator.metrics import best_f1_threshold, score_out_of_fold
 from relctl_evaluator.stats import ScoredRows
 
 
@@ -36,9 +36,43 @@ def test_fold_scores_equal_the_evaluators_and_scikit_learns() -> None:
         assert stats.cv_score(metric, scored.labels, prob, scored.folds) == pytest.approx(cv[metric], abs=1e-12), metric
     for fold in range(3):
         rows = scored.folds == fold
-        assert stats.roc_auc(scored.labels[rows], prob[rows]) == pytest.approx(roc_auc_score(scored.labels[rows], prob[rows]), abs=1e-12)
-        assert stats.average_precision(scored.labels[rows], prob[rows]) == pytest.approx(average_precision_score(scored.labels[rows], prob[rows]), abs=1e-12)
-    assert math.isnan(stats.roc_auc(np.ones(5, bool), np.linspace(0, 1, 5)))
+        one_fold = (scored.labels[rows], prob[rows], scored.folds[rows])
+        assert stats.cv_score("roc_auc", *one_fold) == pytest.approx(roc_auc_score(scored.labels[rows], prob[rows]), abs=1e-12)
+        assert stats.cv_score("pr_auc", *one_fold) == pytest.approx(average_precision_score(scored.labels[rows], prob[rows]), abs=1e-12)
+    assert math.isnan(stats.cv_score("roc_auc", np.ones(5, bool), np.linspace(0, 1, 5), np.zeros(5, int)))
+
+
+def test_a_resample_scores_as_its_rows_drawn_out_would() -> None:
+    """Weights are copies: a resample scores what the evaluator would on the drawn rows, each half of a
+    fold keeping its rows (and their copies) apart from the half its threshold is tuned on."""
+    rng = np.random.default_rng(8)
+    scored, prob, _ = correlated_rows(rng, 120, folds=2)
+    prob = np.round(prob, 2)
+    resampler = stats._Resampler(scored)
+    subsets = np.ones((1, prob.size), dtype=bool)
+    for _ in range(5):
+        weights = resampler.draw(rng)
+        for metric in ("roc_auc", "pr_auc", "f1@0.5", "recall@0.5"):
+            copies = np.repeat(np.arange(prob.size), weights.astype(int))
+            expected = stats.cv_score(metric, scored.labels[copies], prob[copies], scored.folds[copies])
+            found = stats._RunScores(metric, scored.labels, prob, scored.folds, subsets).scores(weights)[0]
+            assert found == pytest.approx(expected, abs=1e-12), metric
+        # F1@oof: each half is scored at the threshold tuned on the other half's drawn rows.
+        found = stats._RunScores("f1@oof", scored.labels, prob, scored.folds, subsets).scores(weights)[0]
+        per_fold = []
+        for fold in (0, 1):
+            rows = np.flatnonzero(scored.folds == fold)
+            halves = (rows[0::2], rows[1::2])
+            tp = pp = ap = 0.0
+            for scored_half, tuning in ((halves[0], halves[1]), (halves[1], halves[0])):
+                tuning_copies = np.repeat(tuning, weights[tuning].astype(int))
+                t = best_f1_threshold(scored.labels[tuning_copies], prob[tuning_copies])
+                w = weights[scored_half]
+                predicted = prob[scored_half] >= t
+                truth = scored.labels[scored_half]
+                tp, pp, ap = tp + w @ (truth & predicted), pp + w @ predicted, ap + w @ truth
+            per_fold.append(2 * tp / (pp + ap))
+        assert found == pytest.approx(np.mean(per_fold), abs=1e-12)
 
 
 def test_per_language_scores_equal_the_evaluators() -> None:
@@ -59,7 +93,8 @@ def test_per_language_scores_equal_the_evaluators() -> None:
 def test_a_known_difference_lands_in_the_interval_about_95_percent_of_the_time() -> None:
     # The population: a million rows; its ROC-AUC difference is the true value the samples estimate.
     population, prob_a, prob_b = correlated_rows(np.random.default_rng(0), 250_000, folds=1, strength_a=1.2, strength_b=0.9)
-    truth = stats.roc_auc(population.labels, prob_a) - stats.roc_auc(population.labels, prob_b)
+    everywhere = np.zeros(population.labels.size, dtype=int)
+    truth = stats.cv_score("roc_auc", population.labels, prob_a, everywhere) - stats.cv_score("roc_auc", population.labels, prob_b, everywhere)
     assert truth > 0.02
     group_rows = np.arange(population.labels.size).reshape(-1, 4)
     covered, trials = 0, 160
@@ -117,12 +152,12 @@ def test_the_same_seed_gives_the_same_interval_and_resamples_stay_within_folds()
     assert stats.compare("f1@oof", scored, a, b, resamples=100, permutations=100, seed=4) == stats.compare(
         "f1@oof", scored, a, b, resamples=100, permutations=100, seed=4
     )
-    resampler = stats._Resampler(scored)
-    rows = resampler.draw(np.random.default_rng(0))
+    weights = stats._Resampler(scored).draw(np.random.default_rng(0))
     for fold in range(3):
-        assert np.count_nonzero(scored.folds[rows] == fold) == np.count_nonzero(scored.folds == fold)  # 4 rows a query
-    # A query's rows come whole: each drawn query brings all four.
-    assert all(count % 4 == 0 for count in np.unique(scored.groups[rows], return_counts=True)[1])
+        assert weights[scored.folds == fold].sum() == np.count_nonzero(scored.folds == fold)  # 4 rows a query
+    # A query's rows come whole: the rows of a query share its weight.
+    for query in np.unique(scored.groups):
+        assert np.unique(weights[scored.groups == query]).size == 1
 
 
 def test_a_metric_that_cannot_be_resampled_is_bad_input() -> None:

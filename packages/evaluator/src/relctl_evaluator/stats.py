@@ -2,11 +2,15 @@
 
 Rows of one query are correlated (the same query text, the same intent, often the same label), and
 the split keeps every query in one fold, so the unit of resampling is the query within its fold: a
-resample draws, in each fold, that fold's queries with replacement, and takes all their rows. A
-metric is then computed as the leaderboard computes it, as the mean over folds of the fold's score;
-F1 at the out-of-fold threshold re-tunes its cross-fitted thresholds inside each resample (each half
-of a fold at the threshold tuned on its other half), so no resample scores rows at a threshold tuned
-on them.
+resample draws, in each fold, that fold's queries with replacement, and takes all their rows, as
+many times as the query was drawn (a weight per row). A metric is then computed as the leaderboard
+computes it, as the mean over folds of the fold's score; F1 at the out-of-fold threshold re-tunes
+its cross-fitted thresholds inside each resample: each half of a fold (alternate rows, the
+evaluator's halves) is scored at the threshold tuned on the other half's rows of the resample. A row
+drawn twice stays in its half, so no resample scores a row at a threshold tuned on it or its copy.
+
+With weights, each fold's rows are sorted once per run and every resample is a pass of weighted sums
+over them: no sorting per resample.
 
 A comparison is paired: both runs are scored on the same resample of the same rows, and the interval
 is that of the difference. Its p-value comes from a paired permutation test that swaps the two
@@ -22,12 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 from relctl_core.errors import InputError
 
-from relctl_evaluator.metrics import cross_fitted, thresholded_scores
-
 # The metrics a resample can score, each as the mean over folds (the leaderboard's CV mean).
 RESAMPLED = ("f1@oof", "precision@oof", "recall@oof", "f1@0.5", "precision@0.5", "recall@0.5", "roc_auc", "pr_auc")
 DEFAULT_RESAMPLES = 2000
-DEFAULT_PERMUTATIONS = 2000
+DEFAULT_PERMUTATIONS = 1000
 CONFIDENCE = 0.95
 
 
@@ -91,72 +93,130 @@ class Comparison:
 # --- metrics on one fold's rows -------------------------------------------------------------------------
 
 
-def roc_auc(truth: np.ndarray, prob: np.ndarray) -> float:
-    """ROC-AUC as the Mann-Whitney statistic with ties counted half (equal to scikit-learn's)."""
-    positives = int(np.count_nonzero(truth))
-    negatives = truth.size - positives
-    if positives == 0 or negatives == 0:
-        return math.nan
-    order = np.argsort(prob, kind="stable")
-    sorted_prob = prob[order]
-    # Mid-ranks of tied values.
-    starts = np.flatnonzero(np.append(True, sorted_prob[1:] != sorted_prob[:-1]))
-    ends = np.append(starts[1:], sorted_prob.size)
-    mid = (starts + ends + 1) / 2.0
-    ranks = np.empty(prob.size)
-    ranks[order] = np.repeat(mid, ends - starts)
-    return float((ranks[truth].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
-
-
-def average_precision(truth: np.ndarray, prob: np.ndarray) -> float:
-    """PR-AUC as average precision over the distinct thresholds (equal to scikit-learn's)."""
-    positives = int(np.count_nonzero(truth))
-    if positives == 0 or positives == truth.size:
-        return math.nan
-    order = np.argsort(-prob, kind="stable")
-    descending = prob[order]
-    run_end = np.append(descending[1:] != descending[:-1], True)
-    tp = np.cumsum(truth[order])[run_end]
-    predicted = np.arange(1, prob.size + 1)[run_end]
-    recall = tp / positives
-    precision = tp / predicted
-    return float(np.sum(np.diff(np.append(0.0, recall)) * precision))
-
-
 def _check_metric(metric: str) -> None:
     if metric not in RESAMPLED:
         raise InputError(f"cannot resample metric {metric!r}; valid: {', '.join(RESAMPLED)}", path="--metric")
 
 
-def cv_scores(metric: str, truth: np.ndarray, prob: np.ndarray, folds: np.ndarray, subsets: np.ndarray) -> np.ndarray:
-    """``metric`` of each subset of rows (a row of the bool matrix ``subsets``: all rows, a language),
-    as the evaluator computes it: per fold, then the mean over the folds where it is defined.
+class _Sorted:
+    """Rows sorted by prob, descending, with the runs of equal probs marked: what a threshold sweep and
+    the ranking scores read, for any weights of the rows."""
 
-    F1 at the out-of-fold threshold cross-fits its thresholds on all of a fold's rows, and a subset is
-    scored at its fold's thresholds, not ones of its own (as the evaluator scores a language)."""
-    _check_metric(metric)
-    key, _, at = metric.partition("@")
-    per_fold = np.full((np.unique(folds).size, subsets.shape[0]), np.nan)
-    for i, fold in enumerate(np.unique(folds)):
-        rows = np.flatnonzero(folds == fold)
-        truth_f, prob_f = truth[rows], prob[rows]
-        if at == "oof":
-            predicted = prob_f >= cross_fitted(truth_f, prob_f) if rows.size >= 2 else None
-        elif at == "0.5":
-            predicted = prob_f >= 0.5
-        for j, subset in enumerate(subsets[:, rows]):
-            if not subset.any():
-                continue  # the subset has no rows in this fold: the fold does not count for it
-            if metric == "roc_auc":
-                per_fold[i, j] = roc_auc(truth_f[subset], prob_f[subset])
-            elif metric == "pr_auc":
-                per_fold[i, j] = average_precision(truth_f[subset], prob_f[subset])
-            elif predicted is not None:
-                per_fold[i, j] = thresholded_scores(truth_f[subset], predicted[subset])[key]
-    defined = np.isfinite(per_fold)
-    counts = defined.sum(axis=0)
-    totals = np.where(defined, per_fold, 0.0).sum(axis=0)
-    return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
+    def __init__(self, rows: np.ndarray, truth: np.ndarray, prob: np.ndarray) -> None:
+        order = np.argsort(-prob[rows], kind="stable")
+        self.given = rows
+        self.local = order  # positions within ``rows``
+        self.rows = rows[order]
+        self.truth = truth[self.rows]
+        self.values = prob[self.rows]
+        self.starts = np.flatnonzero(np.append(True, self.values[1:] != self.values[:-1]))  # first row of each run
+
+    def run_sums(self, local_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positive, all) weight of each run of equal probs, per row of ``local_weights`` (subsets x
+        the rows this was made of, in their order)."""
+        w = local_weights[:, self.local]
+        return np.add.reduceat(w * self.truth, self.starts, axis=1), np.add.reduceat(w, self.starts, axis=1)
+
+    def threshold(self, weights: np.ndarray) -> float:
+        """The prob threshold that maximises F1 on these rows under ``weights`` (rows), as
+        metrics.best_f1_threshold chooses it: only probs of rows present (weight > 0) are candidates,
+        ties go to the one closest to 0.5, then the lower. NaN when no row is present."""
+        positives, present = (x[0] for x in self.run_sums(weights[None, self.given]))
+        candidates = present > 0
+        if not candidates.any():
+            return math.nan
+        tp, pp = np.cumsum(positives), np.cumsum(present)
+        f1 = 2 * tp / (pp + tp[-1])
+        f1[~candidates] = -1.0
+        values = self.values[self.starts]
+        tied = values[f1 == f1.max()]
+        distance = np.abs(tied - 0.5)
+        return float(tied[distance == distance.min()].min())
+
+
+def _counts_scores(tp: np.ndarray, pp: np.ndarray, ap: np.ndarray, key: str) -> np.ndarray:
+    """F1, precision or recall from weighted counts (0.0 where undefined, as thresholded_scores)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if key == "f1":
+            return np.where(tp > 0, 2 * tp / (pp + ap), 0.0)
+        if key == "precision":
+            return np.where(pp > 0, tp / np.where(pp > 0, pp, 1), 0.0)
+        return np.where(ap > 0, tp / np.where(ap > 0, ap, 1), 0.0)
+
+
+class _RunScores:
+    """One run's probs over scored rows, prepared to score ``metric`` under any weights of the rows.
+
+    ``scores(weights)`` is the metric of each of ``subsets`` (a row of a bool matrix: all rows, a
+    language), as the evaluator computes it: per fold, then the mean over the folds where it is
+    defined (a subset with no weight in a fold, or an AUC of one class there, does not count). F1 at
+    the out-of-fold threshold cross-fits its thresholds on all of a fold's rows, and a subset is scored
+    at its fold's thresholds, not ones of its own (as the evaluator scores a language)."""
+
+    def __init__(self, metric: str, truth: np.ndarray, prob: np.ndarray, folds: np.ndarray, subsets: np.ndarray) -> None:
+        _check_metric(metric)
+        self.metric, self.truth, self.prob, self.subsets = metric, truth, prob, subsets
+        self.key, _, self.at = metric.partition("@")
+        self.folds = []
+        for fold in np.unique(folds):
+            rows = np.flatnonzero(folds == fold)
+            if self.at == "oof":
+                # The evaluator's halves: alternate rows of the fold, each tuned on the other.
+                halves = [(slice(0, None, 2), _Sorted(rows[1::2], truth, prob)), (slice(1, None, 2), _Sorted(rows[0::2], truth, prob))]
+                self.folds.append((rows, halves))
+            elif self.at == "":
+                # A ranking score reads only its subset's rows: each subset sorted apart.
+                self.folds.append((rows, [_Sorted(rows[subset[rows]], truth, prob) for subset in subsets]))
+            else:
+                self.folds.append((rows, None))
+
+    def scores(self, weights: np.ndarray) -> np.ndarray:
+        subsets = self.subsets
+        per_fold = np.full((len(self.folds), subsets.shape[0]), np.nan)
+        for i, (rows, prepared) in enumerate(self.folds):
+            if self.at == "":
+                per_fold[i] = [self._ranking(ranked, weights[None, ranked.given])[0] if ranked.given.size else np.nan for ranked in prepared]
+                continue
+            w = subsets[:, rows] * weights[rows]  # subsets x fold rows
+            present = w.sum(axis=1) > 0
+            if self.at == "oof":
+                predicted = np.empty(rows.size, dtype=bool)
+                thresholds = [(half, tuning.threshold(weights)) for half, tuning in prepared]
+                if not all(math.isfinite(t) for _, t in thresholds):
+                    continue  # a half with no row drawn: nothing to tune the other half on
+                for half, t in thresholds:
+                    predicted[half] = self.prob[rows[half]] >= t
+            else:
+                predicted = self.prob[rows] >= 0.5
+            truth = self.truth[rows]
+            tp, pp, ap = w @ (truth & predicted), w @ predicted, w @ truth
+            per_fold[i] = _counts_scores(tp.astype(float), pp.astype(float), ap.astype(float), self.key)
+            per_fold[i, ~present] = np.nan
+        defined = np.isfinite(per_fold)
+        counts = defined.sum(axis=0)
+        totals = np.where(defined, per_fold, 0.0).sum(axis=0)
+        return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
+
+    def _ranking(self, prepared: _Sorted, weights: np.ndarray) -> np.ndarray:
+        """ROC-AUC or average precision of one fold, per subset (rows of ``weights``)."""
+        positives, present = prepared.run_sums(weights)
+        negatives = present - positives
+        p, n = positives.sum(axis=1), negatives.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.metric == "roc_auc":
+                # Runs are in descending prob: a positive beats the negatives of the runs after its own.
+                below = negatives[:, ::-1].cumsum(axis=1)[:, ::-1] - negatives
+                auc = (positives * (below + 0.5 * negatives)).sum(axis=1) / (p * n)
+            else:
+                tp, pp = positives.cumsum(axis=1), present.cumsum(axis=1)
+                precision = np.where(pp > 0, tp / np.where(pp > 0, pp, 1), 0.0)
+                auc = (positives / p[:, None] * precision).sum(axis=1)
+        return np.where((p > 0) & (n > 0), auc, np.nan)
+
+
+def cv_scores(metric: str, truth: np.ndarray, prob: np.ndarray, folds: np.ndarray, subsets: np.ndarray) -> np.ndarray:
+    """``metric`` of each subset of rows (a row of the bool matrix ``subsets``), unweighted."""
+    return _RunScores(metric, truth, np.asarray(prob, dtype=np.float64), folds, subsets).scores(np.ones(truth.size))
 
 
 def cv_score(metric: str, truth: np.ndarray, prob: np.ndarray, folds: np.ndarray) -> float:
@@ -168,7 +228,8 @@ def cv_score(metric: str, truth: np.ndarray, prob: np.ndarray, folds: np.ndarray
 
 
 class _Resampler:
-    """Draws query-grouped resamples of scored rows, within each fold, as row-index arrays.
+    """Draws query-grouped resamples of scored rows, within each fold, as a weight per row (how many
+    times its query was drawn).
 
     Rows are grouped by (fold, query): a query split across folds (a split that is not query-aware)
     is resampled in each fold apart."""
@@ -177,22 +238,15 @@ class _Resampler:
         _, fold_index = np.unique(scored.folds, return_inverse=True)
         _, query_index = np.unique(scored.groups.astype(str), return_inverse=True)
         _, group_of_row = np.unique(fold_index.astype(np.int64) * (query_index.max() + 1) + query_index, return_inverse=True)
-        self.rows_by_group = np.lexsort((np.arange(group_of_row.size), group_of_row))
-        counts = np.bincount(group_of_row)
-        self.starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        self.sizes = counts
-        fold_of_group = np.empty(counts.size, dtype=np.int64)
+        self.group_of_row = group_of_row
+        self.queries = int(group_of_row.max()) + 1
+        fold_of_group = np.empty(self.queries, dtype=np.int64)
         fold_of_group[group_of_row] = fold_index
         self.groups_of_fold = [np.flatnonzero(fold_of_group == f) for f in range(fold_index.max() + 1)]
-        self.group_of_row = group_of_row
-        self.queries = int(counts.size)
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         picked = np.concatenate([g[rng.integers(0, g.size, g.size)] for g in self.groups_of_fold])
-        sizes = self.sizes[picked]
-        offsets = np.repeat(np.cumsum(sizes) - sizes, sizes)
-        within = np.arange(int(sizes.sum())) - offsets
-        return self.rows_by_group[np.repeat(self.starts[picked], sizes) + within]
+        return np.bincount(picked, minlength=self.queries)[self.group_of_row].astype(np.float64)
 
 
 def _percentile_intervals(draws: np.ndarray, confidence: float) -> list[tuple[float, float]]:
@@ -232,14 +286,13 @@ def intervals(
 ) -> dict[str | None, Interval]:
     """A run's CV score of ``metric`` and its percentile bootstrap interval, resampled by query: over
     all rows (key None) and, with by_language, per language."""
-    prob = np.asarray(prob, dtype=np.float64)
     names, masks = _subsets(scored, by_language)
-    values = cv_scores(metric, scored.labels, prob, scored.folds, masks)
+    run = _RunScores(metric, scored.labels, np.asarray(prob, dtype=np.float64), scored.folds, masks)
+    values = run.scores(np.ones(scored.labels.size))
     resampler, rng = _Resampler(scored), np.random.default_rng(seed)
     draws = np.empty((resamples, len(names)))
     for i in range(resamples):
-        rows = resampler.draw(rng)
-        draws[i] = cv_scores(metric, scored.labels[rows], prob[rows], scored.folds[rows], masks[:, rows])
+        draws[i] = run.scores(resampler.draw(rng))
     bounds = _percentile_intervals(draws, confidence)
     return {name: Interval(float(v), low, high, resamples) for name, v, (low, high) in zip(names, values, bounds, strict=True)}
 
@@ -269,26 +322,23 @@ def comparisons(
     truth, folds = scored.labels, scored.folds
     names, masks = _subsets(scored, by_language)
 
-    def difference(a: np.ndarray, b: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        if rows is None:
-            return cv_scores(metric, truth, a, folds, masks), cv_scores(metric, truth, b, folds, masks)
-        m = masks[:, rows]
-        return cv_scores(metric, truth[rows], a[rows], folds[rows], m), cv_scores(metric, truth[rows], b[rows], folds[rows], m)
-
-    score_a, score_b = difference(prob_a, prob_b)
+    run_a, run_b = _RunScores(metric, truth, prob_a, folds, masks), _RunScores(metric, truth, prob_b, folds, masks)
+    ones = np.ones(truth.size)
+    score_a, score_b = run_a.scores(ones), run_b.scores(ones)
     observed = score_a - score_b
     resampler, rng = _Resampler(scored), np.random.default_rng(seed)
     draws = np.empty((resamples, len(names)))
     for i in range(resamples):
-        a, b = difference(prob_a, prob_b, resampler.draw(rng))
-        draws[i] = a - b
+        weights = resampler.draw(rng)
+        draws[i] = run_a.scores(weights) - run_b.scores(weights)
     bounds = _percentile_intervals(draws, confidence)
 
     # Paired permutations: swap the runs' predictions of whole queries, a random half of them.
     extreme = np.zeros(len(names))
     for _ in range(permutations):
         swap = (rng.random(resampler.queries) < 0.5)[resampler.group_of_row]
-        a, b = difference(np.where(swap, prob_b, prob_a), np.where(swap, prob_a, prob_b))
+        a = _RunScores(metric, truth, np.where(swap, prob_b, prob_a), folds, masks).scores(ones)
+        b = _RunScores(metric, truth, np.where(swap, prob_a, prob_b), folds, masks).scores(ones)
         extreme += np.abs(a - b) >= np.abs(observed) - 1e-12
     found = {}
     for j, name in enumerate(names):
