@@ -101,3 +101,31 @@ def test_runs_that_do_not_share_their_folds_and_bad_arguments_exit_2(finished_sw
         done = relctl("compare", *map(str, args), env=env)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert message in done.stderr, (args, done.stderr)
+
+
+def test_the_leaderboard_interval_is_the_query_grouped_bootstrap_of_the_runs_rows(finished_sweep) -> None:
+    """The evaluator stores each CV mean's interval as `relctl compare` resamples: by query, within
+    each fold, the same 2,000 draws; the board shows it, overall and per language."""
+    from relctl_core.db import session_scope
+    from relctl_core.settings import load_settings
+    from relctl_evaluator.compare import read_run_rows
+    from relctl_evaluator.stats import ScoredRows, intervals
+
+    env, run_ids, _ = finished_sweep
+    board = json.loads(relctl("leaderboard", "--experiment", "1", "--by", "language", "--json", env=env).stdout)
+    overall = json.loads(relctl("leaderboard", "--experiment", "1", "--json", env=env).stdout)
+    model = run_ids["r=4"]
+    settings = load_settings(env)
+    with session_scope(settings.database_url) as session:
+        rows = read_run_rows(session, settings, model, "QC")
+    scored = ScoredRows.of(rows.labels, rows.folds, rows.queries, rows.languages)
+    expected = intervals("f1@oof", scored, rows.probs, by_language=True)
+    shown = {r["language"]: r for r in board["rows"] + overall["rows"] if r["run_id"] == model}
+    assert set(shown) == set(expected)
+    for language, interval in expected.items():
+        row = shown[language]
+        assert row["mean"] == pytest.approx(interval.value, abs=1e-12), language
+        if row["low"] is None:  # a language whose resamples never score (too few rows in a fold)
+            assert interval.low != interval.low
+            continue
+        assert (row["low"], row["high"]) == (pytest.approx(interval.low, abs=1e-12), pytest.approx(interval.high, abs=1e-12)), language

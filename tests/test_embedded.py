@@ -88,7 +88,7 @@ def test_retry_reruns_only_the_failed_stages_here(tmp_path: Path, relctl_env: di
 def test_a_worker_that_stops_ends_the_watch_with_an_error_and_cancels(
     tmp_path: Path, relctl_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from relctl_cli.main import watch_here
+    from relctl_cli.commands.running import watch_here
     from relctl_core.experiments import submit
     from relctl_core.settings import load_settings
     from relctl_core.worker import EmbeddedWorkerStopped, embedded_workers

@@ -46,3 +46,34 @@ def test_unknown_experiment_is_bad_input(tmp_path, monkeypatch) -> None:
     result = CliRunner().invoke(cli, ["status", "99"])
     assert result.exit_code == 2
     assert "no experiment 99" in result.output
+
+
+READS = {"leaderboard": ["leaderboard", "--json"], "leaderboard by language": ["leaderboard", "--by", "language", "--json"], "list": ["list", "--json"]}
+
+
+@pytest.mark.parametrize("args", READS.values(), ids=READS.keys())
+def test_the_read_commands_import_neither_the_orm_nor_the_services(args: list[str], tmp_path) -> None:
+    """The commands scripts call most start on SQLAlchemy Core alone: the ORM and the models, Celery,
+    pydantic (the spec) and rich (under --json) are most of the start-up of any other command."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RELCTL_HOME": str(tmp_path)}
+    for key in ("RELCTL_DATABASE_URL", "RELCTL_BROKER_URL", "RELCTL_ARTIFACT_ROOT"):
+        env.pop(key, None)
+    assert CliRunner().invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
+    probe = (
+        "import json, sys\n"
+        "from relctl_cli.main import cli\n"
+        f"cli({args!r}, standalone_mode=False)\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) is not None  # it answered, in JSON
+    loaded = set(json.loads(done.stderr.strip().splitlines()[-1]))
+    assert "relctl_core.tables" in loaded
+    heavy = {"sqlalchemy.orm", "relctl_core.db", "celery", "kombu", "pydantic", "rich", "alembic", "yaml", "numpy"}
+    assert not heavy & loaded, f"relctl {' '.join(args)} imported {sorted(heavy & loaded)}"

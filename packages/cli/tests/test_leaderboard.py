@@ -116,3 +116,18 @@ def test_an_outdated_run_database_is_refused_until_upgraded(home: Path) -> None:
     upgraded = relctl("db", "upgrade")
     assert upgraded.exit_code == 0, upgraded.output
     assert relctl("leaderboard").exit_code == 0
+
+
+def test_each_row_shows_the_interval_of_its_mean(home: Path) -> None:
+    board = json.loads(relctl("leaderboard", "--json").stdout)
+    for row in board["rows"]:
+        assert row["low"] < row["mean"] < row["high"], row
+    shown = relctl("leaderboard", "--limit", "1", "--task", "qc")
+    assert shown.exit_code == 0, shown.output
+    best = next(r for r in board["rows"] if r["task"] == "QC")
+    assert "mean [95 % interval]" in shown.stdout
+    assert f"{best['mean']:.4f} [{best['low']:.4f}, {best['high']:.4f}]" in shown.stdout
+    # A metric the evaluator bounds no interval for shows its mean alone.
+    plain = relctl("leaderboard", "--metric", "precision@0.5", "--limit", "1")
+    assert plain.exit_code == 0, plain.output
+    assert "[95 % interval]" not in plain.stdout and "mean" in plain.stdout

@@ -99,7 +99,7 @@ def reference(
             {"experiment_id": run.experiment_id, "experiment": experiment_name, "run_id": run.id, "run": run.name, "kind": run.kind, "task": m.task, "language": m.language, "metric": metric},
         )
         if m.name == metric:
-            row.update(mean=m.value, std=m.std, folds=m.n)
+            row.update(mean=m.value, std=m.std, folds=m.n, low=m.low, high=m.high)
         if m.name in SHOWN:
             row[m.name] = m.value
         row["_reads"] = run.kind == "model" and run.config.get("mode", "orig") != "orig"

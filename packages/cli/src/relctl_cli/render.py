@@ -58,6 +58,13 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def with_interval(mean: Any, low: Any, high: Any) -> str:
+    """A mean and its 95 % interval as a leaderboard shows them: 0.8070 [0.7990, 0.8150]."""
+    if low is None or high is None:
+        return fmt(mean)
+    return f"{fmt(mean)} [{fmt(low)}, {fmt(high)}]"
+
+
 def to_jsonable(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.isoformat()
@@ -79,7 +86,7 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
 
     out = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
-        out.add_column(column, justify="right" if column in {"mean", "std", "folds", "id", "F1avg"} else "left")
+        out.add_column(column, justify="right" if column in {"mean", "mean [95 % interval]", "std", "folds", "id", "F1avg"} else "left")
     for row in rows:
         cells = [fmt(v) for v in row]
         if states is not None:

@@ -10,7 +10,7 @@ from sqlalchemy import delete
 
 from relctl_core.db import Experiment, session_scope
 from relctl_core.errors import InputError, first_line
-from relctl_core.payloads import TASK_CODES
+from relctl_core.names import TASK_CODES
 from relctl_core.pipeline import advance, write_experiment
 from relctl_core.settings import Settings, redact_url
 from relctl_core.stages import Plan, plan_experiment

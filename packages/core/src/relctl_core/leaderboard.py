@@ -1,7 +1,7 @@
 """Leaderboards from the run database: runs ranked by the CV mean of a metric, baselines beside them.
 
 The ranking, the filters, the F1avg pairing and the cut to the rows shown run in the database, on
-indexes made for them (db.py), and only the rows shown come back: a board reads about as much at ten
+indexes made for them (tables.py), and only the rows shown come back: a board reads about as much at ten
 thousand experiments as at a hundred, but for the F1avg pairing, which must see every finished run.
 ``limit`` keeps the top rows of each task (of each task and language with ``by_language``), so that
 one task's runs never push the other's off the board; the board says whether the limit left rows out
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -26,11 +26,13 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session, aliased
 
-from relctl_core.db import DONE, Experiment, Metric, Run
 from relctl_core.errors import InputError
-from relctl_core.stages import TASK_CODES
+from relctl_core.names import TASK_CODES
+from relctl_core.tables import DONE, experiments, metrics, runs
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 DEFAULT_METRIC = "f1@oof"
 DEFAULT_LIMIT = 50
@@ -63,7 +65,7 @@ class Board:
 
 
 def leaderboard(
-    session: Session,
+    database: Connection | Session,
     *,
     experiment_id: int | None = None,
     task: str | None = None,
@@ -76,7 +78,8 @@ def leaderboard(
     by_language), best first within each task (and language), NaN means last, ties by run id; the top
     ``limit`` of each (None: all), and the F1avg pairs of the same runs, best first.
 
-    Each row: experiment, run, kind, task, language, the ranking metric's mean/std/folds, the CV means
+    Each row: experiment, run, kind, task, language, the ranking metric's mean/std/folds and the
+    95 % interval of the mean (low/high, None where not computed), the CV means
     of the headline metrics (SHOWN) the run has, and with by_language the chrF of the experiment's
     translator in that language where the run reads translated queries. An unknown task or metric is
     bad input that names the valid ones.
@@ -86,9 +89,9 @@ def leaderboard(
     skip it. One experiment's board is always counted (a few rows); the per-language board of every
     experiment never is (ten times the rows of the overall one)."""
     task_code = checked_task(task)
-    # Core statements on the session's connection: the ORM's execution path costs a board of a
-    # thousand rows tens of milliseconds and brings nothing to rows that are not objects.
-    connection = session.connection()
+    # Core statements, on a session's connection where given one: the ORM's execution path costs a
+    # board of a thousand rows tens of milliseconds and brings nothing to rows that are not objects.
+    connection = database if isinstance(database, Connection) else database.connection()
     check_metric(connection, metric)
     if limit is not None and limit < 1:
         raise InputError(f"must be at least 1, got {limit}", path="--limit")
@@ -111,27 +114,27 @@ def checked_task(task: str | None) -> str | None:
     return task.upper()
 
 
-def check_metric(session: Session | Connection, metric: str) -> None:
+def check_metric(database: Connection | Session, metric: str) -> None:
     """A metric is valid if some run was scored on it or, while no run has been, if the evaluator writes it."""
-    scored = select(Metric.id).where(Metric.name == metric, Metric.fold.is_(None), Metric.run_id.is_not(None)).limit(1)
-    if session.scalar(scored) is not None:
+    scored = select(metrics.c.id).where(metrics.c.name == metric, metrics.c.fold.is_(None), metrics.c.run_id.is_not(None)).limit(1)
+    if database.scalar(scored) is not None:
         return
-    valid = scored_metrics(session) or list(KNOWN_METRICS)
+    valid = scored_metrics(database) or list(KNOWN_METRICS)
     if metric not in valid:
         raise InputError(f"unknown metric {metric!r}; valid: {', '.join(valid)}", path="--metric")
 
 
-def scored_metrics(session: Session | Connection) -> list[str]:
+def scored_metrics(database: Connection | Session) -> list[str]:
     """The metrics runs were scored on, the evaluator's in its order first.
 
     Read one name at a time, each the next one up the ranking index, so that finding a dozen names
     does not read millions of rows."""
     names: list[str] = []
     while True:
-        query = select(func.min(Metric.name)).where(Metric.fold.is_(None), Metric.run_id.is_not(None))
+        query = select(func.min(metrics.c.name)).where(metrics.c.fold.is_(None), metrics.c.run_id.is_not(None))
         if names:
-            query = query.where(Metric.name > names[-1])
-        name = session.scalar(query)
+            query = query.where(metrics.c.name > names[-1])
+        name = database.scalar(query)
         if name is None:
             break
         names.append(name)
@@ -146,20 +149,20 @@ def _ranked_rows(
     # 1. The top of each (language, task) group. The ranking index holds a group best first (defined
     # means by value, descending, then run id; NaN means, ranked last, by run id), so each top is read
     # off the start of its range and nothing is sorted; one row more than the limit tells a cut group.
-    unfinished = select(Run.id).where(Run.status != DONE).cte("unfinished")
+    unfinished = select(runs.c.id).where(runs.c.status != DONE).cte("unfinished")
     conditions = [
-        Metric.name == metric,
-        Metric.fold.is_(None),
-        Metric.language.is_not(None) if by_language else Metric.language.is_(None),
-        not_unfinished := Metric.run_id.not_in(select(unfinished.c.id)),
+        metrics.c.name == metric,
+        metrics.c.fold.is_(None),
+        metrics.c.language.is_not(None) if by_language else metrics.c.language.is_(None),
+        not_unfinished := metrics.c.run_id.not_in(select(unfinished.c.id)),
     ]
     if experiment_id is not None:
-        conditions.append(Metric.run_id.in_(select(Run.id).where(Run.experiment_id == experiment_id)))
+        conditions.append(metrics.c.run_id.in_(select(runs.c.id).where(runs.c.experiment_id == experiment_id)))
     if task_code is not None:
-        conditions.append(Metric.task == task_code)
+        conditions.append(metrics.c.task == task_code)
     ranked: int | None = None
     if counted:
-        counts = select(Metric.language, Metric.task, func.count()).where(*conditions).group_by(Metric.language, Metric.task)
+        counts = select(metrics.c.language, metrics.c.task, func.count()).where(*conditions).group_by(metrics.c.language, metrics.c.task)
         found = connection.execute(counts).all()
         groups, ranked = [(language, task) for language, task, _ in found], sum(rows for _, _, rows in found)
     else:
@@ -168,58 +171,60 @@ def _ranked_rows(
     if not groups:
         return [], ranked, False
     tops = []
-    columns = (Metric.run_id, Metric.task, Metric.language, Metric.value)
+    columns = (metrics.c.run_id, metrics.c.task, metrics.c.language, metrics.c.value)
     # Ordered as the index is, leading columns included: PostgreSQL takes `language IS NULL` for no
     # equality, and would sort the whole group to order it by value alone.
-    index_order = (Metric.language, Metric.task, Metric.value.desc(), Metric.run_id)
+    index_order = (metrics.c.language, metrics.c.task, metrics.c.value.desc(), metrics.c.run_id)
     more = None if limit is None else limit + 1
     for language, task in groups:
-        in_group = [*conditions, Metric.task == task] + ([] if language is None else [Metric.language == language])
-        tops.append(select(*columns).where(*in_group, Metric.value.is_not(None)).order_by(*index_order).limit(more))
-        tops.append(select(*columns).where(*in_group, Metric.value.is_(None)).order_by(*index_order).limit(more))
+        in_group = [*conditions, metrics.c.task == task] + ([] if language is None else [metrics.c.language == language])
+        tops.append(select(*columns).where(*in_group, metrics.c.value.is_not(None)).order_by(*index_order).limit(more))
+        tops.append(select(*columns).where(*in_group, metrics.c.value.is_(None)).order_by(*index_order).limit(more))
     # Each top a subquery of its own, so that its ORDER BY and LIMIT hold on SQLite too.
     top = union_all(*(select(*t.subquery().c) for t in tops)).subquery("top")
 
     # 2. In the same statement, what the rows read show: their runs, and by key their CV rows of the
     # ranking and headline metrics (a handful per row, not the ranking's hundreds of thousands).
-    shown_metric = aliased(Metric, name="shown")
+    shown_metric = metrics.alias("shown")
     query = (
         select(
             top.c.run_id,
             top.c.task,
             top.c.language,
             top.c.value.label("mean"),
-            Run.experiment_id,
-            Experiment.name.label("experiment"),
-            Run.name.label("run"),
-            Run.kind,
-            Run.config["mode"].as_string().label("mode"),
-            shown_metric.name,
-            shown_metric.value,
-            shown_metric.std,
-            shown_metric.n,
+            runs.c.experiment_id,
+            experiments.c.name.label("experiment"),
+            runs.c.name.label("run"),
+            runs.c.kind,
+            runs.c.config["mode"].as_string().label("mode"),
+            shown_metric.c.name,
+            shown_metric.c.value,
+            shown_metric.c.std,
+            shown_metric.c.n,
+            shown_metric.c.low,
+            shown_metric.c.high,
         )
         .select_from(top)
-        .join(Run, Run.id == top.c.run_id)
-        .join(Experiment, Experiment.id == Run.experiment_id)
+        .join(runs, runs.c.id == top.c.run_id)
+        .join(experiments, experiments.c.id == runs.c.experiment_id)
         .outerjoin(
             shown_metric,
             and_(
-                shown_metric.run_id == top.c.run_id,
-                shown_metric.name.in_(sorted({metric, *SHOWN})),
-                shown_metric.fold.is_(None),
-                shown_metric.language == top.c.language if by_language else shown_metric.language.is_(None),
-                shown_metric.task == top.c.task,
+                shown_metric.c.run_id == top.c.run_id,
+                shown_metric.c.name.in_(sorted({metric, *SHOWN})),
+                shown_metric.c.fold.is_(None),
+                shown_metric.c.language == top.c.language if by_language else shown_metric.c.language.is_(None),
+                shown_metric.c.task == top.c.task,
             ),
         )
     )
     read: dict[tuple[int, str, str | None], Any] = {}
-    metrics: dict[tuple[int, str, str | None], dict[str, tuple[float | None, float | None, int | None]]] = defaultdict(dict)
+    shown_values: dict[tuple[int, str, str | None], dict[str, tuple[Any, ...]]] = defaultdict(dict)
     for r in connection.execute(query):
         key = (r.run_id, r.task, r.language)
         read[key] = r
         if r.name is not None:
-            metrics[key][r.name] = (r.value, r.std, r.n)
+            shown_values[key][r.name] = (r.value, r.std, r.n, r.low, r.high)
 
     by_group: dict[tuple[str, str | None], list[Any]] = defaultdict(list)
     for r in read.values():
@@ -232,8 +237,8 @@ def _ranked_rows(
         best_first = sorted(by_group[group], key=lambda r: (r.mean is None, -(r.mean or 0.0), r.run_id))
         cut = cut or (limit is not None and len(best_first) > limit)
         for r in best_first[:limit]:
-            found = metrics[(r.run_id, r.task, r.language)]
-            mean, std, folds = found[metric]
+            found = shown_values[(r.run_id, r.task, r.language)]
+            mean, std, folds, low, high = found[metric]
             row: dict[str, Any] = {
                 "experiment_id": r.experiment_id,
                 "experiment": r.experiment,
@@ -246,6 +251,9 @@ def _ranked_rows(
                 "mean": mean,
                 "std": std,
                 "folds": folds,
+                # The 95 % interval of the mean, resampled by query, where the evaluator computed one.
+                "low": low,
+                "high": high,
             }
             row.update({name: found[name][0] for name in SHOWN if name in found})
             reads_translations = r.kind == "model" and (r.mode or "orig") != "orig"
@@ -261,11 +269,11 @@ def _groups_along_the_index(connection: Connection, conditions: list[Any]) -> li
     the one before: a board's groups without reading its rows (hundreds of thousands per language)."""
     groups: list[tuple[str | None, str]] = []
     while True:
-        query = select(Metric.language, Metric.task).where(*conditions).order_by(Metric.language, Metric.task).limit(1)
+        query = select(metrics.c.language, metrics.c.task).where(*conditions).order_by(metrics.c.language, metrics.c.task).limit(1)
         if groups:
             language, task = groups[-1]
             # All languages are NULL on the overall board (and none on the per-language one).
-            past = Metric.task > task if language is None else tuple_(Metric.language, Metric.task) > tuple_(language, task)
+            past = metrics.c.task > task if language is None else tuple_(metrics.c.language, metrics.c.task) > tuple_(language, task)
             query = query.where(past)
         found = connection.execute(query).first()
         if found is None:
@@ -278,9 +286,9 @@ def _translation_quality(connection: Connection, experiment_ids: set[int]) -> di
     translate stage measured one (the latest, where several did): per-language relevance beside
     per-language translation quality."""
     query = (
-        select(Metric.experiment_id, Metric.task, Metric.language, Metric.value)
-        .where(Metric.experiment_id.in_(sorted(experiment_ids)), Metric.name == CHRF, Metric.run_id.is_(None), Metric.language.is_not(None))
-        .order_by(Metric.id)
+        select(metrics.c.experiment_id, metrics.c.task, metrics.c.language, metrics.c.value)
+        .where(metrics.c.experiment_id.in_(sorted(experiment_ids)), metrics.c.name == CHRF, metrics.c.run_id.is_(None), metrics.c.language.is_not(None))
+        .order_by(metrics.c.id)
     )
     return {(e, (t or "").upper(), lang): v for e, t, lang, v in connection.execute(query)}
 
@@ -300,20 +308,20 @@ def _f1avg(connection: Connection, experiment_id: int | None, metric: str, limit
 
     A model for both tasks pairs with itself, never with the single-task runs beside it; baselines
     pair by name. Best first; ties in the order of the pairs' QC rows on the board."""
-    conditions = [Metric.name == metric, Metric.fold.is_(None), Metric.language.is_(None), Metric.value.is_not(None), Run.status == DONE]
+    conditions = [metrics.c.name == metric, metrics.c.fold.is_(None), metrics.c.language.is_(None), metrics.c.value.is_not(None), runs.c.status == DONE]
     if experiment_id is not None:
-        conditions.append(Run.experiment_id == experiment_id)
+        conditions.append(runs.c.experiment_id == experiment_id)
     means = (
         select(
-            Run.experiment_id,
-            Run.kind,
-            _name_without_task(Run.name).label("pair"),
-            case((Run.task == "BOTH", Run.id), else_=0).label("both_run"),
-            Run.id.label("run_id"),
-            Metric.task,
-            Metric.value,
+            runs.c.experiment_id,
+            runs.c.kind,
+            _name_without_task(runs.c.name).label("pair"),
+            case((runs.c.task == "BOTH", runs.c.id), else_=0).label("both_run"),
+            runs.c.id.label("run_id"),
+            metrics.c.task,
+            metrics.c.value,
         )
-        .join(Run, Run.id == Metric.run_id)
+        .join(runs, runs.c.id == metrics.c.run_id)
         .where(*conditions)
         .subquery("means")
     )
@@ -338,9 +346,9 @@ def _f1avg(connection: Connection, experiment_id: int | None, metric: str, limit
     top = pairs.subquery("pairs")
     # The names, of the pairs shown only: a pair is named by its QC run, less its task.
     query = (
-        select(top, Run.name.label("run"), Experiment.name.label("experiment"))
-        .join(Run, Run.id == top.c.qc_run)
-        .join(Experiment, Experiment.id == top.c.experiment_id)
+        select(top, runs.c.name.label("run"), experiments.c.name.label("experiment"))
+        .join(runs, runs.c.id == top.c.qc_run)
+        .join(experiments, experiments.c.id == top.c.experiment_id)
         .order_by(top.c.f1avg.desc(), top.c.qc.desc(), top.c.qc_run)
     )
     averages, total = [], 0

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
 
-from relctl_core.db import get_engine
+from relctl_core.engine import get_engine
 from relctl_core.errors import InputError, RelctlError, first_line
 from relctl_core.settings import redact_url
 

@@ -1,4 +1,5 @@
-"""Celery task names and queue names: the only contract between relctl's services."""
+"""Celery task names and queue names: the only contract between relctl's services; and the codes of the
+relevance tasks that stages and the run database store."""
 
 INGEST = "relctl.core.ingest"
 TRANSLATE = "relctl.translator.translate"
@@ -15,3 +16,7 @@ TRANSLATE_QUEUE = "translate"
 def train_queue(gpu: str) -> str:
     """Training jobs are routed by GPU type: train.a100, train.h100, ... and train.cpu without a GPU."""
     return f"train.{gpu.lower()}"
+
+
+# The task code of each value of the spec's `task`, as stages and the run database name tasks.
+TASK_CODES = {"qc": "QC", "qi": "QI", "both": "BOTH"}

@@ -31,8 +31,6 @@ from relctl_core.spec import (
     TranslationSpec,
 )
 
-# The task code of each value of the spec's `task`, as stages and the run database name tasks.
-TASK_CODES = {"qc": "QC", "qi": "QI", "both": "BOTH"}
 TaskCode = Literal["QC", "QI"]
 RunTaskCode = Literal["QC", "QI", "BOTH"]
 Baseline = Literal["all-relevant", "lexical"]

@@ -685,6 +685,8 @@ def _finish(session: Session, stage: Stage, output: dict[str, Any], *, cache_key
                 value=_finite(record["value"]),
                 std=_finite(record.get("std")),
                 n=record.get("n"),
+                low=_finite(record.get("low")),
+                high=_finite(record.get("high")),
             )
         )
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relctl_core import names
+from relctl_core.names import TASK_CODES
 from relctl_core.payloads import (
     BASELINES,
     STAGE_TWO_ONLY,
-    TASK_CODES,
     BaselinePayload,
     DataFile,
     EvaluatePayload,

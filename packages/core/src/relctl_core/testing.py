@@ -21,6 +21,7 @@ from relctl_core.leaderboard import KNOWN_METRICS
 
 POOLED = "threshold@oof.pooled"  # tuned once per scored task, on all its rows
 FOLD_METRICS = tuple(name for name in KNOWN_METRICS if name != POOLED)  # per fold and group
+INTERVALS = ("f1@oof", "f1@0.5", "roc_auc", "pr_auc")  # what the evaluator bounds with an interval
 # "All relevant" scores the same on every experiment of the same data: boards are full of its ties.
 ALL_RELEVANT = {"f1@0.5": 0.81, "f1@oof": 0.81, "precision@0.5": 0.68, "recall@0.5": 1.0, "roc_auc": 0.5, "pr_auc": 0.68}
 
@@ -109,7 +110,8 @@ def _evaluation(
     rng: random.Random, run: Run, folds: list[int], languages: tuple[str, ...], nan_language: str | None, left_out: set[str]
 ) -> list[dict[str, Any]]:
     """What the evaluator records for one scored task of a run: each metric per fold and group, then the
-    CV aggregates (mean over the folds where defined, sample std, folds averaged), then the pooled threshold."""
+    CV aggregates (mean over the folds where defined, sample std, folds averaged, and for the leaderboard's
+    metrics an interval), then the pooled threshold."""
     level = rng.uniform(0.6, 0.9)
     per_fold: dict[tuple[str | None, str], list[float]] = {}
     records: list[dict[str, Any]] = []
@@ -133,6 +135,9 @@ def _evaluation(
             continue
         mean = sum(defined) / len(defined)
         std = (sum((v - mean) ** 2 for v in defined) / (len(defined) - 1)) ** 0.5 if len(defined) > 1 else 0.0
-        records.append({"fold": None, "language": language, "name": name, "value": mean, "std": std, "n": len(defined)})
+        record = {"fold": None, "language": language, "name": name, "value": mean, "std": std, "n": len(defined)}
+        if name in INTERVALS:  # the evaluator's query-grouped interval of the mean
+            record.update(low=mean - rng.uniform(0.01, 0.05), high=mean + rng.uniform(0.01, 0.05))
+        records.append(record)
     records.append({"fold": None, "language": None, "name": POOLED, "value": rng.uniform(0.3, 0.7), "std": None, "n": 100})
     return records

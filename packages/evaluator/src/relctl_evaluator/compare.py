@@ -52,6 +52,21 @@ def split_of(session: Session, fold_stage: Stage) -> tuple[str | None, ...]:
     return tuple(sorted(str((dep.output or {}).get("hash")) for dep in deps if dep is not None and dep.kind in ("ingest", "split")))
 
 
+def dataset_queries(session: Session, settings: Settings, fold_stage: Stage, task: str) -> dict[str, str]:
+    """Row id -> query of the dataset of ``task`` that a fold stage was trained on (LookupError if the
+    run database no longer has it)."""
+    from relctl_core.data import read_examples
+
+    ingest = [
+        dep
+        for dep_id in fold_stage.depends_on
+        if (dep := session.get(Stage, dep_id)) is not None and dep.kind == "ingest" and dep.config.get("task") == task
+    ]
+    if not ingest or not ingest[0].output:
+        raise LookupError(f"the dataset its {task} folds were split from is not in the run database")
+    return {example.id: example.query for example in read_examples(settings.artifact_root / ingest[0].output["artifacts"]["train"])}
+
+
 def scored_tasks(session: Session, run_id: int) -> dict[str, Stage]:
     """A finished run's evaluate stages by the task they scored (a model for both tasks has two)."""
     run = session.get(Run, run_id)
@@ -65,7 +80,6 @@ def scored_tasks(session: Session, run_id: int) -> dict[str, Stage]:
 
 def read_run_rows(session: Session, settings: Settings, run_id: int, task: str) -> RunRows:
     """The out-of-fold rows run ``run_id`` was scored on for ``task``, with each row's query."""
-    from relctl_core.data import read_examples
 
     from relctl_evaluator.tasks import out_of_fold
 
@@ -80,14 +94,10 @@ def read_run_rows(session: Session, settings: Settings, run_id: int, task: str) 
     if not fold_stages:
         raise InputError(f"run {run_id} ({run.name}) has no out-of-fold rows to compare")
     oof = out_of_fold(payload, [dep.output or {} for dep in fold_stages], lambda relative: settings.artifact_root / relative)
-    ingest = [
-        dep
-        for dep_id in fold_stages[0].depends_on
-        if (dep := session.get(Stage, dep_id)) is not None and dep.kind == "ingest" and dep.config.get("task") == task
-    ]
-    if not ingest:
-        raise InputError(f"run {run_id} ({run.name}): the dataset its {task} folds were split from is not in the run database")
-    query_of = {example.id: example.query for example in read_examples(settings.artifact_root / ingest[0].output["artifacts"]["train"])}
+    try:
+        query_of = dataset_queries(session, settings, fold_stages[0], task)
+    except LookupError as exc:
+        raise InputError(f"run {run_id} ({run.name}): {exc}") from None
     return RunRows(
         run_id=run_id, name=run.name, task=task, split=split_of(session, fold_stages[0]), ids=oof.ids, labels=oof.labels,
         probs=oof.probs, folds=oof.folds, languages=oof.languages, queries=[query_of[i] for i in oof.ids],

@@ -24,7 +24,9 @@ class MetricRecord:
     ``fold`` is the validation fold it was scored on, or None for a CV aggregate (or a value pooled over
     all scored rows); ``language`` is None for all languages together. ``std`` and ``n`` are set on CV
     aggregates only: the sample standard deviation over folds and the number of folds averaged (for
-    ``threshold@oof.pooled``, ``n`` is the number of rows it was tuned on and ``std`` is None).
+    ``threshold@oof.pooled``, ``n`` is the number of rows it was tuned on and ``std`` is None). ``low``
+    and ``high`` bound the 95 % interval of a CV aggregate, resampled by query (stats.py), where one
+    was computed.
     """
 
     fold: int | None
@@ -33,6 +35,8 @@ class MetricRecord:
     value: float
     std: float | None = None
     n: int | None = None
+    low: float | None = None
+    high: float | None = None
 
 
 def metric_names() -> list[str]:

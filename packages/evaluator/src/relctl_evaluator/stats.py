@@ -286,15 +286,39 @@ def intervals(
 ) -> dict[str | None, Interval]:
     """A run's CV score of ``metric`` and its percentile bootstrap interval, resampled by query: over
     all rows (key None) and, with by_language, per language."""
+    options = {"by_language": by_language, "resamples": resamples, "seed": seed, "confidence": confidence}
+    return metric_intervals([metric], scored, prob, **options)[metric]  # type: ignore[arg-type]
+
+
+def metric_intervals(
+    metrics: Sequence[str],
+    scored: ScoredRows,
+    prob: np.ndarray,
+    *,
+    by_language: bool = False,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> dict[str, dict[str | None, Interval]]:
+    """intervals() of several metrics from the same resamples: metric -> subset -> interval."""
     names, masks = _subsets(scored, by_language)
-    run = _RunScores(metric, scored.labels, np.asarray(prob, dtype=np.float64), scored.folds, masks)
-    values = run.scores(np.ones(scored.labels.size))
+    prob = np.asarray(prob, dtype=np.float64)
+    runs = {metric: _RunScores(metric, scored.labels, prob, scored.folds, masks) for metric in metrics}
+    ones = np.ones(scored.labels.size)
+    values = {metric: run.scores(ones) for metric, run in runs.items()}
     resampler, rng = _Resampler(scored), np.random.default_rng(seed)
-    draws = np.empty((resamples, len(names)))
+    draws = {metric: np.empty((resamples, len(names))) for metric in metrics}
     for i in range(resamples):
-        draws[i] = run.scores(resampler.draw(rng))
-    bounds = _percentile_intervals(draws, confidence)
-    return {name: Interval(float(v), low, high, resamples) for name, v, (low, high) in zip(names, values, bounds, strict=True)}
+        weights = resampler.draw(rng)
+        for metric, run in runs.items():
+            draws[metric][i] = run.scores(weights)
+    found: dict[str, dict[str | None, Interval]] = {}
+    for metric in metrics:
+        bounds = _percentile_intervals(draws[metric], confidence)
+        found[metric] = {
+            name: Interval(float(v), low, high, resamples) for name, v, (low, high) in zip(names, values[metric], bounds, strict=True)
+        }
+    return found
 
 
 def interval(metric: str, scored: ScoredRows, prob: np.ndarray, **options: object) -> Interval:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,11 @@ from relctl_core.stages import stable_hash
 
 from relctl_evaluator import __version__
 from relctl_evaluator.lexical import LexicalBaseline, all_relevant_proba
-from relctl_evaluator.metrics import score_out_of_fold
+from relctl_evaluator.metrics import MetricRecord, score_out_of_fold
+from relctl_evaluator.stats import ScoredRows, metric_intervals
+
+# The metrics whose CV means carry an interval: the leaderboard's columns.
+INTERVALS = ("f1@oof", "f1@0.5", "roc_auc", "pr_auc")
 
 
 def fit_baseline(ctx: StageContext) -> dict[str, Any]:
@@ -109,7 +114,8 @@ def evaluate_run(ctx: StageContext) -> dict[str, Any]:
     fold_outputs = [output for kind, _config, output in ctx.deps if kind in ("train", "baseline")]
     payload = EvaluatePayload.model_validate(ctx.config)
     oof = out_of_fold(payload, fold_outputs, ctx.path)
-    records = [asdict(r) for r in score_out_of_fold(labels=oof.labels, probs=oof.probs, folds=oof.folds, languages=oof.languages)]
+    scored = score_out_of_fold(labels=oof.labels, probs=oof.probs, folds=oof.folds, languages=oof.languages)
+    records = [asdict(r) for r in with_intervals(scored, oof, queries_of_rows(ctx, payload.task, oof.ids))]
 
     test_probs: dict[str, list[float]] = defaultdict(list)
     test_language: dict[str, str] = {}
@@ -138,6 +144,39 @@ def evaluate_run(ctx: StageContext) -> dict[str, Any]:
         )
     )
     return {"hash": stable_hash(records), "artifacts": artifacts, "metrics": records, "rows": len(oof.labels)}
+
+
+def queries_of_rows(ctx: StageContext, task: str, ids: list[str]) -> list[str]:
+    """The query of each scored row, from the dataset the run's folds were split from: the unit that
+    the bootstrap resamples."""
+    from relctl_core.db import Stage, session_scope
+
+    from relctl_evaluator.compare import dataset_queries
+
+    with session_scope(ctx.settings.database_url) as session:
+        stage = session.get(Stage, ctx.stage_id)
+        assert stage is not None
+        fold_stage = next(dep for dep_id in stage.depends_on if (dep := session.get(Stage, dep_id)) is not None and dep.kind in ("train", "baseline"))
+        query_of = dataset_queries(session, ctx.settings, fold_stage, task)
+    return [query_of[row_id] for row_id in ids]
+
+
+def with_intervals(records: list[MetricRecord], oof: OutOfFold, queries: list[str]) -> list[MetricRecord]:
+    """The records, the CV aggregates of the resampled metrics with the 95 % interval of their mean,
+    overall and per language (query-grouped bootstrap, as `relctl compare` resamples)."""
+    scored = ScoredRows.of(oof.labels, oof.folds, queries, oof.languages)
+    found = metric_intervals(INTERVALS, scored, np.asarray(oof.probs), by_language=True)
+    bounded = []
+    for record in records:
+        bounds = found.get(record.name, {}).get(record.language) if record.fold is None else None
+        if bounds is not None:
+            record = replace(record, low=_finite_or_none(bounds.low), high=_finite_or_none(bounds.high))
+        bounded.append(record)
+    return bounded
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def combine_probs(member_probs: Any, method: str) -> np.ndarray:

@@ -1,0 +1,114 @@
+"""`relctl leaderboard` and `relctl list`: reads of the run database in SQLAlchemy Core.
+
+These are the commands people and scripts call most, so they import neither the ORM nor the models
+(relctl_core.tables and relctl_core.engine only): on a small host that halves their start.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from relctl_core.engine import connection_scope
+from relctl_core.leaderboard import DEFAULT_LIMIT, DEFAULT_METRIC
+from relctl_core.settings import Settings
+from relctl_core.tables import experiments, runs
+from sqlalchemy import func, select
+
+from relctl_cli.common import settings_with_database
+from relctl_cli.render import console, emit_json, table, with_interval
+
+
+@click.command(name="list")
+@click.option("--limit", default=DEFAULT_LIMIT, show_default=True, type=click.IntRange(min=1), help="How many experiments, newest first.")
+@click.option("--json", "as_json", is_flag=True)
+def list_experiments(limit: int, as_json: bool) -> None:
+    """List recent experiments.
+
+    \b
+    Example:
+      relctl list --limit 5
+    """
+    settings = settings_with_database()
+    e = experiments.c
+    with connection_scope(settings.database_url) as connection:
+        # Only the experiments shown, and their run counts, leave the database.
+        run_count = select(func.count(runs.c.id)).where(runs.c.experiment_id == e.id).correlate(experiments).scalar_subquery()
+        query = select(e.id, e.name, e.status, run_count, e.created_at, e.finished_at)
+        rows = [
+            {"id": e_id, "name": name, "status": status, "runs": count, "created": created, "finished": finished}
+            for e_id, name, status, count, created, finished in connection.execute(query.order_by(e.id.desc()).limit(limit))
+        ]
+        total = connection.scalar(select(func.count(e.id))) if len(rows) == limit else len(rows)
+    note = f"showing the newest {len(rows):,} of {total:,} experiments; --limit to see more" if len(rows) < total else None
+    if as_json:
+        emit_json(rows)
+        if note:
+            print(note, file=sys.stderr)
+        return
+    console.print(table(None, ["id", "name", "status", "runs", "created", "finished"], [list(r.values()) for r in rows], states="status"))
+    if note:
+        console.print(f"[dim]{note}[/]", highlight=False)
+
+
+@click.command(name="leaderboard")
+@click.option("--experiment", "experiment_id", type=int, default=None, help="Only this experiment.")
+@click.option("--task", default=None, metavar="qc|qi", help="Only this task.")
+@click.option("--metric", default=DEFAULT_METRIC, show_default=True, help="Rank by: f1@oof, f1@0.5, roc_auc, pr_auc, precision@0.5, ...")
+@click.option("--by", "by", type=click.Choice(["language"]), default=None, help="One row per run and language.")
+@click.option("--limit", default=DEFAULT_LIMIT, show_default=True, type=click.IntRange(min=1), help="Top runs shown per task (per task and language with --by language), and F1avg pairs.")
+@click.option("--json", "as_json", is_flag=True)
+def leaderboard_command(experiment_id: int | None, task: str | None, metric: str, by: str | None, limit: int, as_json: bool) -> None:
+    """Rank finished runs by the cross-validation mean of a metric, baselines beside the models.
+
+    F1@oof is scored at a threshold cross-fitted within each fold (tuned on the other half of the
+    fold's out-of-fold predictions), never on the rows it scores. With --by language, a chrF column
+    shows the experiment's translator on the reference set in that language, where it was measured.
+
+    \b
+    Examples:
+      relctl leaderboard --task qc --metric roc_auc
+      relctl leaderboard --experiment 12 --by language --json
+    """
+    settings = settings_with_database()
+    print_leaderboard(settings, experiment_id=experiment_id, task=task, metric=metric, by_language=by == "language", as_json=as_json, limit=limit)
+
+
+def print_leaderboard(
+    settings: Settings, *, experiment_id: int | None, task: str | None, metric: str, by_language: bool, as_json: bool, limit: int = DEFAULT_LIMIT
+) -> None:
+    from relctl_core.leaderboard import leaderboard
+
+    with connection_scope(settings.database_url) as connection:
+        # The count of rows ranked is for the note people read; a script reading --json only wants the rows.
+        board = leaderboard(connection, experiment_id=experiment_id, task=task, metric=metric, by_language=by_language, limit=limit, count=not as_json)
+    rows, averages = board.rows, board.f1avg
+    rows_note = pairs_note = None
+    if board.cut:
+        each = "each task and language" if by_language else "each task"
+        what = "rows" if by_language else "runs"
+        of = f" of {board.ranked:,}" if board.ranked is not None else ""
+        rows_note = f"showing {len(rows):,}{of} {what}, the top {limit} of {each}; --limit to see more"
+    if len(averages) < board.pairs:
+        pairs_note = f"showing {len(averages):,} of {board.pairs:,} F1avg pairs; --limit to see more"
+    if as_json:
+        emit_json({"metric": metric, "rows": rows, "f1avg": averages})
+        for note in (rows_note, pairs_note):
+            if note:
+                print(note, file=sys.stderr)  # not through rich: --json output imports none of it
+        return
+    intervals = any(r.get("low") is not None for r in rows)
+    columns = ["experiment", "run", "task"] + (["language"] if by_language else []) + ["mean [95 % interval]" if intervals else "mean", "std", "folds"]
+    extra = [m for m in ("f1@0.5", "f1@oof", "roc_auc", "pr_auc") if m != metric]
+    extra += ["chrf"] if by_language and any("chrf" in r for r in rows) else []
+    body = []
+    for r in rows:
+        name = f"[dim]{r['run']}[/]" if r["kind"] == "baseline" else r["run"]
+        body.append([f"{r['experiment_id']} {r['experiment']}", name, r["task"]] + ([r["language"]] if by_language else []) + [with_interval(r.get("mean"), r.get("low"), r.get("high")), r.get("std"), r.get("folds")] + [r.get(m) for m in extra])
+    console.print(table(f"leaderboard: {metric} (CV mean over folds)", columns + extra, body))
+    if rows_note:
+        console.print(f"[dim]{rows_note}[/]", highlight=False)
+    if averages:
+        console.print(table(f"F1avg = 0.5 {metric}(QC) + 0.5 {metric}(QI)", ["experiment", "run", "F1avg"], [[a["experiment_id"], a["run"], a["f1avg"]] for a in averages]))
+    if pairs_note:
+        console.print(f"[dim]{pairs_note}[/]", highlight=False)
