@@ -131,3 +131,17 @@ def test_each_row_shows_the_interval_of_its_mean(home: Path) -> None:
     plain = relctl("leaderboard", "--metric", "precision@0.5", "--limit", "1")
     assert plain.exit_code == 0, plain.output
     assert "[95 % interval]" not in plain.stdout and "mean" in plain.stdout
+
+
+def test_one_experiments_sweep_is_a_table_of_the_metric_against_each_value(home: Path) -> None:
+    one = json.loads(relctl("leaderboard", "--experiment", "1", "--json").stdout)
+    models = {r["run_id"]: r for r in one["rows"] if r["kind"] == "model"}
+    # The fixture sweeps the task and the LoRA rank: the table runs by task, then by rank as a number.
+    assert [(r["task"], r["r"]) for r in one["sweep"]] == [("QC", "4"), ("QC", "8"), ("QI", "4"), ("QI", "8")]
+    for entry in one["sweep"]:
+        row = models[entry["run_id"]]
+        assert (entry["mean"], entry["low"], entry["high"]) == (row["mean"], row["low"], row["high"])
+        assert f"r={entry['r']}" in row["run"].split(",")
+    shown = relctl("leaderboard", "--experiment", "1")
+    assert "sweep: f1@oof against r" in shown.stdout
+    assert "sweep" not in json.loads(relctl("leaderboard", "--json").stdout)  # the board of every experiment has none

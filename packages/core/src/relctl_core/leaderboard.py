@@ -364,3 +364,36 @@ def _f1avg(connection: Connection, experiment_id: int | None, metric: str, limit
         )
         total = r["pairs"]
     return averages, total
+
+
+def _setting_order(value: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def sweep_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One experiment's models by the values of what its sweep varied (LoRA rank, lr, ...): the ranking
+    metric against each combination, with its interval, in the order of the values rather than of the
+    scores. Empty when the board's models differ in nothing but their task.
+
+    A model's settings are read off its run name (``key=value`` joined by commas, as the sweep names
+    runs); ``task`` is a column of its own."""
+    settings_of: dict[int, dict[str, str]] = {}
+    for row in rows:
+        if row["kind"] != "model" or row["language"] is not None:
+            continue
+        parts = [part.split("=", 1) for part in row["run"].split(",")]
+        if all(len(part) == 2 for part in parts):
+            settings_of[row["run_id"]] = {key: value for key, value in parts if key != "task"}
+    swept = sorted({key for settings in settings_of.values() for key in settings if len({s.get(key) for s in settings_of.values()}) > 1})
+    if not swept:
+        return []
+    table = [
+        {"task": row["task"], **{key: settings_of[row["run_id"]].get(key) for key in swept}, "run_id": row["run_id"], "run": row["run"],
+         "mean": row["mean"], "low": row.get("low"), "high": row.get("high")}
+        for row in rows
+        if row["run_id"] in settings_of and row["language"] is None
+    ]  # fmt: skip
+    return sorted(table, key=lambda r: (r["task"], *(_setting_order(r[key] or "") for key in swept)))

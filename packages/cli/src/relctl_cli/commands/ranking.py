@@ -77,7 +77,7 @@ def leaderboard_command(experiment_id: int | None, task: str | None, metric: str
 def print_leaderboard(
     settings: Settings, *, experiment_id: int | None, task: str | None, metric: str, by_language: bool, as_json: bool, limit: int = DEFAULT_LIMIT
 ) -> None:
-    from relctl_core.leaderboard import leaderboard
+    from relctl_core.leaderboard import leaderboard, sweep_table
 
     with connection_scope(settings.database_url) as connection:
         # The count of rows ranked is for the note people read; a script reading --json only wants the rows.
@@ -91,8 +91,10 @@ def print_leaderboard(
         rows_note = f"showing {len(rows):,}{of} {what}, the top {limit} of {each}; --limit to see more"
     if len(averages) < board.pairs:
         pairs_note = f"showing {len(averages):,} of {board.pairs:,} F1avg pairs; --limit to see more"
+    # One experiment's sweep, as the ranking metric against each swept value.
+    sweep = sweep_table(rows) if experiment_id is not None and not by_language else []
     if as_json:
-        emit_json({"metric": metric, "rows": rows, "f1avg": averages})
+        emit_json({"metric": metric, "rows": rows, "f1avg": averages, **({"sweep": sweep} if experiment_id is not None else {})})
         for note in (rows_note, pairs_note):
             if note:
                 print(note, file=sys.stderr)  # not through rich: --json output imports none of it
@@ -112,3 +114,12 @@ def print_leaderboard(
         console.print(table(f"F1avg = 0.5 {metric}(QC) + 0.5 {metric}(QI)", ["experiment", "run", "F1avg"], [[a["experiment_id"], a["run"], a["f1avg"]] for a in averages]))
     if pairs_note:
         console.print(f"[dim]{pairs_note}[/]", highlight=False)
+    if sweep:
+        keys = [key for key in sweep[0] if key not in ("task", "run_id", "run", "mean", "low", "high")]
+        console.print(
+            table(
+                f"sweep: {metric} against {', '.join(keys)}",
+                ["task", *keys, "mean [95 % interval]" if intervals else "mean"],
+                [[r["task"], *(r[key] for key in keys), with_interval(r["mean"], r["low"], r["high"])] for r in sweep],
+            )
+        )
