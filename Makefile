@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 export RELCTL_HOME ?= $(CURDIR)/.relctl
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# The evaluator's MLflow export is an extra (workers need none of it); development installs it.
+EXTRAS_evaluator := [mlflow]
 PACKAGES := packages/core packages/translator packages/splitter packages/trainer packages/evaluator packages/cli
 
 .PHONY: install demo test lint bench bench-translate bench-leaderboard clean
@@ -14,7 +16,7 @@ PACKAGES := packages/core packages/translator packages/splitter packages/trainer
 $(VENV)/.installed: $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check $(foreach p,$(PACKAGES),-e $(p)$(EXTRAS_$(notdir $(p)))) -r requirements-dev.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-build-isolation deepspeed==0.19.8
 	touch $@
 
