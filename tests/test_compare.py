@@ -129,3 +129,27 @@ def test_the_leaderboard_interval_is_the_query_grouped_bootstrap_of_the_runs_row
             assert interval.low != interval.low
             continue
         assert (row["low"], row["high"]) == (pytest.approx(interval.low, abs=1e-12), pytest.approx(interval.high, abs=1e-12)), language
+
+
+def test_one_experiments_board_marks_each_run_against_the_best_and_the_better_baseline(finished_sweep) -> None:
+    env, run_ids, _ = finished_sweep
+    done = relctl("leaderboard", "--experiment", "1", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    rows = {r["run_id"]: r for r in json.loads(done.stdout)["rows"]}
+    marks = {run_id: row["marks"] for run_id, row in rows.items()}
+    assert all(m is not None for m in marks.values()), marks
+    best = [run_id for run_id, m in marks.items() if m["best"]]
+    assert best == [max(rows, key=lambda run_id: (rows[run_id]["mean"], -run_id))]  # the board's top row
+    # Each model against the better baseline is `relctl compare` of the two (same resamples, same seed).
+    for name in ("r=2", "r=4"):
+        against = marks[run_ids[name]]["vs_baseline"]
+        baseline = run_ids[f"baseline:{against['baseline']}"]
+        compared = json.loads(relctl("compare", str(run_ids[name]), str(baseline), "--permutations", "0", "--json", env=env).stdout)
+        assert (against["difference"], against["low"], against["high"]) == (
+            pytest.approx(compared["difference"], abs=1e-12), pytest.approx(compared["low"], abs=1e-12), pytest.approx(compared["high"], abs=1e-12)
+        )
+        assert marks[run_ids[name]]["beats_baseline"] == (compared["verdict"] == "A better")
+    shown = relctl("leaderboard", "--experiment", "1", env={**env, "COLUMNS": "250"})
+    assert "vs the better baseline" in shown.stdout and "best" in shown.stdout
+    plain = json.loads(relctl("leaderboard", "--experiment", "1", "--no-marks", "--json", env=env).stdout)
+    assert all("marks" not in r for r in plain["rows"])

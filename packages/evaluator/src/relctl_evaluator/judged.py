@@ -9,6 +9,8 @@ is plain dicts, so that the leaderboard command, the HTML report and a web page 
 from __future__ import annotations
 
 import math
+import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,22 @@ from relctl_evaluator.stats import DEFAULT_RESAMPLES, RESAMPLED, ScoredRows, com
 
 BASELINES = ("all-relevant", "lexical")  # the baselines every model must beat (relctl_core.stages)
 Progress = Callable[[str], None]
+
+
+class StderrProgress:
+    """Progress lines on stderr, once the work has taken long enough for anyone to wonder."""
+
+    def __init__(self, label: str, after_seconds: float = 1.5, every_seconds: float = 1.0) -> None:
+        self.label = label
+        self.started = time.monotonic()
+        self.after_seconds, self.every_seconds = after_seconds, every_seconds
+        self.said = -math.inf
+
+    def __call__(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self.started >= self.after_seconds and now - self.said >= self.every_seconds:
+            self.said = now
+            print(f"{self.label}: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import math
 import re
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from relctl_core.settings import Settings, load_settings
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relctl_evaluator.judged import Contender, contenders_of, finite, judge
+from relctl_evaluator.judged import Contender, StderrProgress, contenders_of, finite, judge
 from relctl_evaluator.metrics import POOLED_THRESHOLD
 from relctl_evaluator.stats import DEFAULT_RESAMPLES, RESAMPLED, ScoredRows, intervals
 
@@ -459,21 +458,6 @@ def example_inputs(settings: Settings, runs: Sequence[Run], stages: Sequence[Sta
     return found
 
 
-class _Progress:
-    """Progress lines on stderr, once the work has taken long enough for anyone to wonder."""
-
-    def __init__(self, after_seconds: float = 1.5, every_seconds: float = 1.0) -> None:
-        self.started = time.monotonic()
-        self.after_seconds, self.every_seconds = after_seconds, every_seconds
-        self.said = -math.inf
-
-    def __call__(self, message: str) -> None:
-        now = time.monotonic()
-        if now - self.started >= self.after_seconds and now - self.said >= self.every_seconds:
-            self.said = now
-            click.echo(f"report: {message}", err=True)
-
-
 @click.command()
 @click.argument("experiment_ids", metavar="EXPERIMENT...", nargs=-1, required=True, type=int)
 @click.option("--output", "-o", default="report.html", show_default=True, type=click.Path(path_type=Path), help="The HTML file to write.")
@@ -503,7 +487,7 @@ def report(experiment_ids: tuple[int, ...], output: Path, metric: str, resamples
     check_writable(output)
     settings = load_settings()
     check_database(settings.database_url)
-    progress = _Progress()
+    progress = StderrProgress("report")
     gathered = build_report(settings, experiment_ids, metric=metric, resamples=resamples, seed=seed, progress=progress)
     progress("drawing the figures")
     write_page(output, render_page(gathered))

@@ -7,6 +7,7 @@ These are the commands people and scripts call most, so they import neither the 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 from relctl_core.engine import connection_scope
@@ -57,8 +58,9 @@ def list_experiments(limit: int, as_json: bool) -> None:
 @click.option("--metric", default=DEFAULT_METRIC, show_default=True, help="Rank by: f1@oof, f1@0.5, roc_auc, pr_auc, precision@0.5, ...")
 @click.option("--by", "by", type=click.Choice(["language"]), default=None, help="One row per run and language.")
 @click.option("--limit", default=DEFAULT_LIMIT, show_default=True, type=click.IntRange(min=1), help="Top runs shown per task (per task and language with --by language), and F1avg pairs.")
+@click.option("--marks/--no-marks", default=True, show_default=True, help="With --experiment: mark the runs not told apart from the best, and each model against the better baseline (paired bootstrap over the runs' rows).")
 @click.option("--json", "as_json", is_flag=True)
-def leaderboard_command(experiment_id: int | None, task: str | None, metric: str, by: str | None, limit: int, as_json: bool) -> None:
+def leaderboard_command(experiment_id: int | None, task: str | None, metric: str, by: str | None, limit: int, marks: bool, as_json: bool) -> None:
     """Rank finished runs by the cross-validation mean of a metric, baselines beside the models.
 
     F1@oof is scored at a threshold cross-fitted within each fold (tuned on the other half of the
@@ -71,11 +73,19 @@ def leaderboard_command(experiment_id: int | None, task: str | None, metric: str
       relctl leaderboard --experiment 12 --by language --json
     """
     settings = settings_with_database()
-    print_leaderboard(settings, experiment_id=experiment_id, task=task, metric=metric, by_language=by == "language", as_json=as_json, limit=limit)
+    print_leaderboard(settings, experiment_id=experiment_id, task=task, metric=metric, by_language=by == "language", as_json=as_json, limit=limit, marks=marks)
 
 
 def print_leaderboard(
-    settings: Settings, *, experiment_id: int | None, task: str | None, metric: str, by_language: bool, as_json: bool, limit: int = DEFAULT_LIMIT
+    settings: Settings,
+    *,
+    experiment_id: int | None,
+    task: str | None,
+    metric: str,
+    by_language: bool,
+    as_json: bool,
+    limit: int = DEFAULT_LIMIT,
+    marks: bool = True,
 ) -> None:
     from relctl_core.leaderboard import leaderboard, sweep_table
 
@@ -93,6 +103,10 @@ def print_leaderboard(
         pairs_note = f"showing {len(averages):,} of {board.pairs:,} F1avg pairs; --limit to see more"
     # One experiment's sweep, as the ranking metric against each swept value.
     sweep = sweep_table(rows) if experiment_id is not None and not by_language else []
+    judged = judged_marks(settings, experiment_id, task, metric) if marks and experiment_id is not None and not by_language else None
+    if judged is not None:
+        for row in rows:
+            row["marks"] = judged.get((row["run_id"], row["task"]))
     if as_json:
         emit_json({"metric": metric, "rows": rows, "f1avg": averages, **({"sweep": sweep} if experiment_id is not None else {})})
         for note in (rows_note, pairs_note):
@@ -103,11 +117,18 @@ def print_leaderboard(
     columns = ["experiment", "run", "task"] + (["language"] if by_language else []) + ["mean [95 % interval]" if intervals else "mean", "std", "folds"]
     extra = [m for m in ("f1@0.5", "f1@oof", "roc_auc", "pr_auc") if m != metric]
     extra += ["chrf"] if by_language and any("chrf" in r for r in rows) else []
+    judged_columns = ["vs best", "vs the better baseline"] if judged else []
     body = []
     for r in rows:
         name = f"[dim]{r['run']}[/]" if r["kind"] == "baseline" else r["run"]
-        body.append([f"{r['experiment_id']} {r['experiment']}", name, r["task"]] + ([r["language"]] if by_language else []) + [with_interval(r.get("mean"), r.get("low"), r.get("high")), r.get("std"), r.get("folds")] + [r.get(m) for m in extra])
-    console.print(table(f"leaderboard: {metric} (CV mean over folds)", columns + extra, body))
+        body.append(
+            [f"{r['experiment_id']} {r['experiment']}", name, r["task"]] + ([r["language"]] if by_language else [])
+            + [with_interval(r.get("mean"), r.get("low"), r.get("high")), r.get("std"), r.get("folds")] + [r.get(m) for m in extra]
+            + (mark_cells(r.get("marks")) if judged else [])
+        )  # fmt: skip
+    console.print(table(f"leaderboard: {metric} (CV mean over folds)", columns + extra + judged_columns, body))
+    if judged:
+        console.print("[dim]vs best, vs the better baseline: the paired 95 % interval of the difference, resampled by query; ≈ best: it holds 0[/]", highlight=False)
     if rows_note:
         console.print(f"[dim]{rows_note}[/]", highlight=False)
     if averages:
@@ -123,3 +144,54 @@ def print_leaderboard(
                 [[r["task"], *(r[key] for key in keys), with_interval(r["mean"], r["low"], r["high"])] for r in sweep],
             )
         )
+
+
+def judged_marks(settings: Settings, experiment_id: int, task: str | None, metric: str) -> dict[tuple[int, str], dict[str, Any]] | None:
+    """(run, task) -> how the run stands within its experiment: told apart from the best run, and a
+    model from the better baseline (relctl_evaluator.judged); None where they cannot be judged: a
+    metric that is not resampled, or no evaluator installed."""
+    try:
+        from relctl_evaluator.judged import StderrProgress, judged_board
+        from relctl_evaluator.stats import RESAMPLED
+    except ImportError:
+        return None
+    if metric not in RESAMPLED:
+        return None
+    from relctl_core.db import session_scope
+    from relctl_core.errors import RelctlError
+
+    try:
+        with session_scope(settings.database_url) as session:
+            board = judged_board(session, settings, experiment_id, metric, task, progress=StderrProgress("leaderboard"))
+    except (RelctlError, OSError, KeyError, ValueError) as exc:
+        # A run whose rows cannot be read: the board stands without its marks, and says why on stderr
+        # (the JSON on stdout keeps its shape).
+        why = str(exc) if isinstance(exc, RelctlError) else f"a run's out-of-fold rows could not be read ({type(exc).__name__}: {exc})"
+        print(f"leaderboard: runs not judged against each other: {why}", file=sys.stderr)
+        return None
+    keys = ("best", "tied_with_best", "vs_best", "beats_baseline", "vs_baseline", "note")
+    return {(row["run_id"], row["task"]): {key: row[key] for key in keys} for row in board}
+
+
+def _difference_text(difference: dict[str, Any] | None) -> str:
+    if not difference or not difference.get("comparable") or difference.get("low") is None:
+        return "-"
+    return f"{difference['difference']:+.4f} [{difference['low']:+.4f}, {difference['high']:+.4f}]"
+
+
+def mark_cells(marks: dict[str, Any] | None) -> list[str]:
+    """The two judged cells of a row: against the best run, and (a model) against the better baseline."""
+    if marks is None:
+        return ["-", "-"]
+    if marks["best"]:
+        best = "best"
+    else:
+        best = ("≈ best " if marks["tied_with_best"] else "") + _difference_text(marks["vs_best"])
+    vs_baseline = marks["vs_baseline"]
+    if vs_baseline is None:
+        baseline = marks["note"] or "-"
+    else:
+        name = (vs_baseline.get("baseline") or "").replace("-", " ")
+        verdict = "beats" if marks["beats_baseline"] else "not told apart from" if vs_baseline.get("verdict") != "B better" else "below"
+        baseline = f"{verdict} {name}: {_difference_text(vs_baseline)}"
+    return [best, baseline]
