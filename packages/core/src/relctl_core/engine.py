@@ -78,10 +78,10 @@ def backoff(attempt: int) -> float:
     return min(2.0, 0.2 * 2**attempt) * (0.5 + random.random() / 2)
 
 
-def wait_for(connect: Callable[[], T], wait: float | None = None) -> T:
+def wait_for(connect: Callable[[], T], wait: float | None = None, *, warn: bool = True) -> T:
     """``connect()`` once the database takes a connection: with backoff, for up to
     RELCTL_DB_RETRY_SECONDS (or ``wait`` seconds), so that a run database that restarts makes workers
-    and watchers pause rather than fail."""
+    and watchers pause rather than fail. ``warn``: log the first failure."""
     deadline = time.monotonic() + (retry_seconds() if wait is None else wait)
     attempt = 0
     while True:
@@ -90,7 +90,7 @@ def wait_for(connect: Callable[[], T], wait: float | None = None) -> T:
         except Exception as exc:
             if not is_unreachable(exc) or time.monotonic() > deadline:
                 raise
-            if attempt == 0:
+            if warn and attempt == 0:
                 log.warning("run database unreachable (%s); retrying", str(exc).splitlines()[0])
             time.sleep(backoff(attempt))
             attempt += 1
@@ -109,13 +109,4 @@ def connection_scope(url: str, *, wait: float | None = None) -> Iterator[Connect
 
 def retry_call(work: Callable[[], T]) -> T:
     """Call ``work`` again, with backoff, while it fails because the run database is unreachable."""
-    deadline = time.monotonic() + retry_seconds()
-    attempt = 0
-    while True:
-        try:
-            return work()
-        except Exception as exc:
-            if not is_unreachable(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(backoff(attempt))
-            attempt += 1
+    return wait_for(work, warn=False)
