@@ -209,14 +209,30 @@ def test_curves_thresholds_and_confusion_matrices_are_the_out_of_fold_rows(finis
         table = tables[run_id]
         threshold = float(table.attrs["data-threshold"])
         assert threshold == pytest.approx(pooled, abs=1e-12)
-        rows = oof_rows(home, run_id)
+        # Each row at the threshold tuned on the other half of its fold (alternate rows), as F1@oof.
+        from relctl_evaluator.metrics import best_f1_threshold
+
+        outputs = [json.loads(o) for (o,) in db(home, "select output from stages where run_id = ? and kind in ('train', 'baseline')", run_id)]
+        by_fold = {o["fold"]: [json.loads(line) for line in (home / "artifacts" / o["artifacts"]["oof"]).read_text().splitlines()] for o in outputs}
+        predicted, f1_of_fold = [], []
+        for fold in sorted(by_fold):
+            in_fold = by_fold[fold]
+            halves = [in_fold[0::2], in_fold[1::2]]
+            tuned = [best_f1_threshold([r["label"] for r in half], [r["prob"] for r in half]) for half in halves]
+            scored = [(r, r["prob"] >= tuned[1 - position % 2]) for position, r in enumerate(in_fold)]
+            tp = sum(1 for r, yes in scored if r["label"] == 1 and yes)
+            f1_of_fold.append(2 * tp / (sum(1 for _, yes in scored if yes) + sum(r["label"] for r, _ in scored)))
+            predicted += scored
         expected = {
-            "tp": sum(1 for r in rows if r["label"] == 1 and r["prob"] >= threshold),
-            "fp": sum(1 for r in rows if r["label"] == 0 and r["prob"] >= threshold),
-            "fn": sum(1 for r in rows if r["label"] == 1 and r["prob"] < threshold),
-            "tn": sum(1 for r in rows if r["label"] == 0 and r["prob"] < threshold),
+            "tp": sum(1 for r, yes in predicted if r["label"] == 1 and yes),
+            "fp": sum(1 for r, yes in predicted if r["label"] == 0 and yes),
+            "fn": sum(1 for r, yes in predicted if r["label"] == 1 and not yes),
+            "tn": sum(1 for r, yes in predicted if r["label"] == 0 and not yes),
         }
         assert {k: int(table.attrs[f"data-{k}"]) for k in expected} == expected
+        # ... whose F1, per fold, is the run's F1@oof of that fold in the run database.
+        f1_per_fold = [v for (v,) in db(home, "select value from metrics where run_id = ? and name = 'f1@oof' and fold is not null and language is null order by fold", run_id)]
+        assert f1_per_fold == pytest.approx(f1_of_fold, abs=1e-12)
         traces, layout = figure(page, f"threshold-{experiment}-QC-{run_id}")
         assert max(traces[0]["y"]) <= 1.0 and len(traces[0]["x"]) == len(traces[0]["y"])
         marked = [shape["x0"] for shape in layout["shapes"]]

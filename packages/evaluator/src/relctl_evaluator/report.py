@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relctl_evaluator.judged import Contender, StderrProgress, contenders_of, finite, judge
-from relctl_evaluator.metrics import POOLED_THRESHOLD
+from relctl_evaluator.metrics import POOLED_THRESHOLD, cross_fitted
 from relctl_evaluator.stats import DEFAULT_RESAMPLES, RESAMPLED, ScoredRows, intervals
 
 Progress = Callable[[str], None]
@@ -188,7 +188,9 @@ def _run_metric(session: Session, run_id: int, task: str, name: str) -> list[tup
 
 def threshold_view(session: Session, contender: Contender) -> dict[str, Any]:
     """F1 against the threshold on a run's out-of-fold rows (pooled), the thresholds the evaluator
-    tuned (pooled and per fold), and the confusion matrix at the pooled one."""
+    tuned (pooled and per fold), and the confusion matrix as F1@oof scores the rows: each row at the
+    threshold tuned on the other half of its fold (never at one tuned on itself, as the pooled
+    threshold is on these rows)."""
     from sklearn.metrics import confusion_matrix, precision_recall_curve
 
     rows = contender.rows
@@ -209,7 +211,12 @@ def threshold_view(session: Session, contender: Contender) -> dict[str, Any]:
         with np.errstate(divide="ignore", invalid="ignore"):
             f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
         thr, f1_ = _thinned(thresholds, f1[:-1])
-    matrix = confusion_matrix(labels, (probs >= threshold).astype(int), labels=[0, 1])
+    folds = np.asarray(rows.folds)
+    row_threshold = np.empty(probs.size)
+    for fold in np.unique(folds):
+        in_fold = np.flatnonzero(folds == fold)
+        row_threshold[in_fold] = cross_fitted(labels[in_fold].astype(bool), probs[in_fold]) if in_fold.size >= 2 else threshold
+    matrix = confusion_matrix(labels, (probs >= row_threshold).astype(int), labels=[0, 1])
     (tn, fp), (fn, tp) = matrix.tolist()
     return {
         "run_id": rows.run_id,

@@ -100,7 +100,9 @@ comparisons on the same resamples.</p>
 </section>
 
 <section id="thresholds-{{ e.id }}" class="thresholds-section">
-<h3>F1 against the threshold, and the confusion matrix at the out-of-fold threshold</h3>
+<h3>F1 against the threshold, and the confusion matrix at the out-of-fold thresholds</h3>
+<p class="note">The curve is F1 over all out-of-fold rows at each threshold, the tuned thresholds marked. The confusion matrix
+scores the rows as F1@oof does: each row at the threshold tuned on the other half of its fold, never at one tuned on itself.</p>
 {% for t in e.tasks %}{% for th in t.thresholds %}
 <h4>{{ t.task }}: {{ th.run }}</h4>
 <p class="note">Threshold {{ th.threshold | fixed }} ({{ th.threshold_source }}){% if th.fold_thresholds %}; per fold (threshold@oof):
