@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 # The evaluator's MLflow export is an extra (workers need none of it); development installs it.
 EXTRAS_evaluator := [mlflow]
-PACKAGES := packages/core packages/translator packages/splitter packages/trainer packages/evaluator packages/cli
+PACKAGES := packages/core packages/translator packages/splitter packages/trainer packages/evaluator packages/cli packages/ui
 
 .PHONY: install demo test lint bench bench-translate bench-leaderboard clean
 

@@ -240,3 +240,17 @@ def judged_board(
     if metric not in RESAMPLED:
         raise InputError(f"cannot judge runs on {metric!r}; valid: {', '.join(RESAMPLED)}", path="--metric")
     return judge(contenders_of(session, settings, experiment_id, task), metric, resamples=resamples, seed=seed, progress=progress)
+
+
+def board_marks(settings: Settings, experiment_id: int, task: str | None, metric: str) -> dict[tuple[int, str], dict[str, Any]] | None:
+    """The marks of one experiment's leaderboard (entry point ``relctl.judges: board``, which `relctl
+    leaderboard --experiment` loads): (run id, task) -> best, tied_with_best, vs_best, beats_baseline,
+    vs_baseline and note of its judged row; None for a metric that is not resampled."""
+    from relctl_core.db import session_scope
+
+    if metric not in RESAMPLED:
+        return None
+    with session_scope(settings.database_url) as session:
+        board = judged_board(session, settings, experiment_id, metric, task, progress=StderrProgress("leaderboard"))
+    keys = ("best", "tied_with_best", "vs_best", "beats_baseline", "vs_baseline", "note")
+    return {(row["run_id"], row["task"]): {key: row[key] for key in keys} for row in board}

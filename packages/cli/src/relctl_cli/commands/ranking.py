@@ -148,29 +148,23 @@ def print_leaderboard(
 
 def judged_marks(settings: Settings, experiment_id: int, task: str | None, metric: str) -> dict[tuple[int, str], dict[str, Any]] | None:
     """(run, task) -> how the run stands within its experiment: told apart from the best run, and a
-    model from the better baseline (relctl_evaluator.judged); None where they cannot be judged: a
-    metric that is not resampled, or no evaluator installed."""
-    try:
-        from relctl_evaluator.judged import StderrProgress, judged_board
-        from relctl_evaluator.stats import RESAMPLED
-    except ImportError:
-        return None
-    if metric not in RESAMPLED:
-        return None
-    from relctl_core.db import session_scope
+    model from the better baseline. The judging is the evaluator's (its ``relctl.judges`` entry point:
+    the CLI imports no other service); None where none is installed or it cannot judge ``metric``."""
+    from importlib.metadata import entry_points
+
     from relctl_core.errors import RelctlError
 
+    judges = entry_points(group="relctl.judges", name="board")
+    if not judges:
+        return None
     try:
-        with session_scope(settings.database_url) as session:
-            board = judged_board(session, settings, experiment_id, metric, task, progress=StderrProgress("leaderboard"))
+        return next(iter(judges)).load()(settings, experiment_id, task, metric)
     except (RelctlError, OSError, KeyError, ValueError) as exc:
         # A run whose rows cannot be read: the board stands without its marks, and says why on stderr
         # (the JSON on stdout keeps its shape).
         why = str(exc) if isinstance(exc, RelctlError) else f"a run's out-of-fold rows could not be read ({type(exc).__name__}: {exc})"
         print(f"leaderboard: runs not judged against each other: {why}", file=sys.stderr)
         return None
-    keys = ("best", "tied_with_best", "vs_best", "beats_baseline", "vs_baseline", "note")
-    return {(row["run_id"], row["task"]): {key: row[key] for key in keys} for row in board}
 
 
 def _difference_text(difference: dict[str, Any] | None) -> str:
