@@ -249,5 +249,17 @@ def test_the_ui_in_a_browser_shows_the_run_database(finished_sweep: Any, server:
     assert "compare two different runs" in browser.find_element(By.ID, "error-message").text
     assert _status(f"{server}/compare?a={model}&b={model}") == 400
 
+    # 7. `relctl report` writes the same report as one file: opened from disk, the browser fetches
+    # nothing but the file itself, and draws its figures from the plot library inside it.
+    report = tmp_path / "report.html"
+    written = relctl("report", "1", "--output", str(report), "--resamples", RESAMPLES, env=env)
+    assert written.returncode == 0, written.stderr
+    browser.get(report.as_uri())
+    _wait(browser, lambda d: d.execute_script("return document.querySelectorAll('.js-plotly-plot .main-svg').length") > 0, "the report's figures")
+    fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert [url for url in fetched if not url.startswith(("file:", "data:", "blob:"))] == []
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("relctl report")
+    shots.take("08-report")
+
     for path in shots.taken:
         assert path.stat().st_size > 10_000, path
