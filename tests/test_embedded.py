@@ -35,7 +35,8 @@ def test_run_executes_every_stage_in_process_and_ranks_the_sweep(tmp_path: Path,
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "experiment 1: done" in done.stderr  # progress goes to stderr, so that stdout is the JSON alone
     board = json.loads(done.stdout)
-    assert board == json.loads(relctl("leaderboard", "--json", env=relctl_env).stdout)
+    # The board `relctl run` prints is its experiment's, as `relctl leaderboard --experiment` shows it.
+    assert board == json.loads(relctl("leaderboard", "--experiment", "1", "--json", env=relctl_env).stdout)
     assert "leaderboard: f1@oof" in relctl("leaderboard", env=relctl_env).stdout
     models = sorted(r["run"] for r in board["rows"] if r["kind"] == "model")
     assert models == ["r=2", "r=4"]
