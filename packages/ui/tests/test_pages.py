@@ -208,6 +208,39 @@ def test_a_comparison_that_cannot_be_made_is_bad_input(client: Any, seeded: Any,
     assert answer.status_code == 400 and "do not share their folds" in _message(answer.text)
 
 
+def test_a_comparison_is_computed_once_per_state_of_both_experiments(client: Any, seeded: Any, monkeypatch: pytest.MonkeyPatch, tables_of: Any) -> None:
+    from relctl_evaluator.compare import RunRows
+    from relctl_evaluator.stats import Comparison
+
+    calls: list[tuple[int, int, str]] = []
+
+    def compare_runs(_settings: Any, a: int, b: int, *, metric: str, by_language: bool, **_kwargs: Any) -> Any:
+        calls.append((a, b, metric))
+        rows = {run: RunRows(run, f"run {run}", "QC", (None,), [], [], [], [], [], []) for run in (a, b)}
+        result = Comparison(metric, 0.8, 0.7, 0.1, 0.05, 0.15, 0.002, "A better", rows=40, queries=30, resamples=200)
+        found = {None: result}
+        if by_language:
+            found["es"] = Comparison(metric, 0.6, 0.65, -0.05, -0.2, 0.1, 0.5, "no detectable difference", rows=10, queries=8, resamples=200)
+        return rows[a], rows[b], found
+
+    monkeypatch.setattr("relctl_evaluator.compare.compare_runs", compare_runs)
+    first = client.get("/compare", params={"a": 1, "b": 2, "by": "language"})
+    assert first.status_code == 200
+    shown = tables_of(first.text)["comparison"]
+    assert [row.attrs["data-language"] for row in shown] == ["all", "es"]
+    assert [float(row.attrs["data-difference"]) for row in shown] == [0.1, -0.05]
+    assert shown[0].cells[5] == "A better" and shown[1].cells[5] == "no detectable difference"
+    # The second view reads the file the first one kept; another metric is another comparison.
+    assert client.get("/compare", params={"a": 1, "b": 2, "by": "language"}).text == first.text and len(calls) == 1
+    assert client.get("/compare", params={"a": 1, "b": 2, "metric": "roc_auc"}).status_code == 200 and len(calls) == 2
+    assert len(list((seeded.settings.home / "ui-cache").glob("compare-1-2-*.json"))) == 2
+    # A stage of either experiment that ends again makes the comparison anew, and the old file goes.
+    with sqlite3.connect(seeded.database) as conn:
+        conn.execute("update stages set finished_at = '2099-01-01 00:00:00.000000' where id = (select max(id) from stages where experiment_id = ?)", (seeded.finished,))
+    assert client.get("/compare", params={"a": 1, "b": 2, "by": "language"}).status_code == 200 and len(calls) == 3
+    assert len(list((seeded.settings.home / "ui-cache").glob("compare-1-2-*-language-*.json"))) == 1
+
+
 def test_the_judged_part_says_how_runs_stand(client: Any, seeded: Any, monkeypatch: pytest.MonkeyPatch, tables_of: Any) -> None:
     calls: list[int] = []
 

@@ -216,27 +216,26 @@ def create_app(settings: Settings, *, resamples: int = 2000) -> FastAPI:
     def compare_page(
         request: Request, a: int | None = None, b: int | None = None, metric: str = DEFAULT_METRIC, by: str = "", task: str = ""
     ) -> HTMLResponse:
-        from relctl_evaluator.compare import compare_runs
-        from relctl_evaluator.stats import DEFAULT_PERMUTATIONS, RESAMPLED
+        from relctl_evaluator.stats import RESAMPLED
 
         if a is None or b is None:
             raise InputError("say which two runs to compare: /compare?a=RUN&b=RUN (run ids are on the leaderboard)")
         if by not in ("", "language"):
             raise InputError(f"by must be language, got {by!r}", path="by")
+        if metric not in RESAMPLED:
+            raise InputError(f"cannot compare on {metric!r}; valid: {', '.join(RESAMPLED)}", path="metric")
         with reading() as connection:
             found = {row.id: row for row in connection.execute(select(runs.c.id, runs.c.experiment_id).where(runs.c.id.in_([a, b])))}
-        missing = [str(run) for run in (a, b) if run not in found]
-        if missing:
-            raise PageNotFound(f"no run {' or '.join(missing)} in the run database")
-        run_a, run_b, results = compare_runs(
-            read_only_settings(settings), a, b, metric=metric, task=task or None, by_language=by == "language",
-            resamples=slow.resamples, permutations=DEFAULT_PERMUTATIONS, seed=0,
-        )  # fmt: skip
-        overall = results[None]
-        per_language = [(language, result) for language, result in results.items() if language is not None]
+            missing = [str(run) for run in (a, b) if run not in found]
+            if missing:
+                raise PageNotFound(f"no run {' or '.join(missing)} in the run database")
+            keys = (queries.report_key(connection, found[a].experiment_id), queries.report_key(connection, found[b].experiment_id))
+        compared = slow.comparison(a, b, keys, metric=metric, task=task, by=by)
+        overall, *per_language = (result for _, result in compared["results"])
+        languages = [language for language, _ in compared["results"][1:]]
         return render(
-            request, "compare.html", title=f"Run {a} vs run {b}", a=run_a, b=run_b, experiments={k: v.experiment_id for k, v in found.items()},
-            overall=overall, per_language=per_language, metric=metric, metrics=RESAMPLED, by=by, task=task,
+            request, "compare.html", title=f"Run {a} vs run {b}", a=compared["a"], b=compared["b"], experiments={k: v.experiment_id for k, v in found.items()},
+            overall=overall, per_language=list(zip(languages, per_language, strict=True)), metric=metric, metrics=RESAMPLED, by=by, task=task,
         )  # fmt: skip
 
     return app

@@ -1,8 +1,9 @@
-"""The parts of an experiment's page that take seconds (bootstrap intervals): its report and its judged
-leaderboard, built once per state of the experiment and kept on disk under the relctl home.
+"""The parts of a page that take seconds (bootstrap intervals): an experiment's report and judged
+leaderboard, and the comparison of two runs, built once per state of the experiments and kept on disk
+under the relctl home.
 
-A part is keyed by the experiment's id, status and latest stage end (queries.report_key): while nothing
-in the experiment ends, every view after the first reads the file. Requests for a part being built wait
+A part is keyed by the experiment's id, status and latest stage end (queries.report_key), a comparison
+by both runs' experiments' keys: while nothing in them ends, every view after the first reads the file. Requests for a part being built wait
 for that build rather than start another."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,27 @@ class SlowParts:
             return render_page(build_report(self.reader(), [experiment_id], resamples=self.resamples))
 
         return self._cached(f"report-{key}-{self.resamples}.html", build, replaces=f"report-{experiment_id}-")
+
+    def comparison(self, a: int, b: int, keys: tuple[str, str], *, metric: str, task: str, by: str) -> dict[str, Any]:
+        """Run ``a`` minus run ``b`` (relctl_evaluator.compare.compare_runs): both runs' name and task, and
+        a list of ``[language, comparison]`` pairs, the whole rows (language None) first."""
+
+        def build() -> str:
+            from relctl_evaluator.compare import compare_runs
+            from relctl_evaluator.stats import DEFAULT_PERMUTATIONS
+
+            run_a, run_b, results = compare_runs(
+                self.reader(), a, b, metric=metric, task=task or None, by_language=by == "language",
+                resamples=self.resamples, permutations=DEFAULT_PERMUTATIONS, seed=0,
+            )  # fmt: skip
+            runs = {side: {"run_id": run.run_id, "name": run.name, "task": run.task} for side, run in (("a", run_a), ("b", run_b))}
+            found = [[None, asdict(results[None])]] + [[language, asdict(result)] for language, result in results.items() if language is not None]
+            return json.dumps({**runs, "results": found})
+
+        safe = f"{a}-{b}-{metric}-{task}-{by}".replace("@", "-at-").replace("/", "_")
+        name = f"compare-{safe}-{keys[0]}-{keys[1]}-{self.resamples}.json"
+        found: dict[str, Any] = json.loads(self._cached(name, build, replaces=f"compare-{safe}-"))
+        return found
 
     def judged(self, experiment_id: int, key: str, metric: str) -> list[dict[str, Any]]:
         """The experiment's judged leaderboard on ``metric`` (relctl_evaluator.judged.judged_board)."""
