@@ -132,6 +132,7 @@ baselines: false
         "ensemble": {"method": "mean"},
         "baselines": False,
         "sweep": {},
+        "sweep_mode": "grid",
     }
     assert json.loads(json.dumps(resolved)) == resolved
     # A worker re-reads the stored dict without the file's folder at hand: it must give the same spec.
@@ -379,6 +380,39 @@ def test_sweep_expands_to_the_cartesian_product_in_file_order(workdir: Path) -> 
         assert run.spec.sweep == {}
         assert run.spec.name == "demo"
     assert [run.name for run in expand_runs(loaded)] == [run.name for run in runs]
+
+
+def test_sweep_mode_each_varies_one_setting_at_a_time_from_the_files_own(workdir: Path) -> None:
+    loaded = load_spec(
+        write_spec(
+            MINIMAL + "translation: {enabled: true, backend: identity}\nsweep_mode: each\nsweep:\n"
+            "  translation.mode: [orig, en, orig+en]\n  split.strategy: [random, stratified]\n  train.lr: [0.0001]\n"
+        )
+    )
+    runs = expand_runs(loaded)
+    # translation.mode orig and train.lr 1e-4 are the file's own settings: they are the base run.
+    assert [run.name for run in runs] == ["base", "mode=en", "mode=orig+en", "strategy=random", "strategy=stratified"]
+    assert [run.overrides for run in runs] == [
+        {}, {"translation.mode": "en"}, {"translation.mode": "orig+en"}, {"split.strategy": "random"}, {"split.strategy": "stratified"},
+    ]  # fmt: skip
+    base = runs[0].spec
+    assert (base.translation.mode, base.split.strategy, base.sweep) == ("orig", "category-aware", {})
+    for run in runs[1:]:
+        (key, value), = run.overrides.items()
+        section, name = key.split(".")
+        assert getattr(getattr(run.spec, section), name) == value
+        # Everything else is the base run's.
+        others = {"translation": "mode", "split": "strategy"}
+        other_section = next(s for s in others if s != section)
+        assert getattr(run.spec, other_section) == getattr(base, other_section)
+        assert run.spec.train == base.train
+
+
+def test_sweep_mode_each_needs_a_sweep_and_checks_each_value(workdir: Path) -> None:
+    assert str(load_error(MINIMAL + "sweep_mode: each\n")) == "experiment.yaml:5 sweep_mode: each needs a sweep: the settings to vary one at a time"
+    error = load_error(MINIMAL + "sweep_mode: each\nsweep:\n  model.lora.r: [8, 0]\n")
+    assert str(error) == "experiment.yaml:7 sweep.model.lora.r[1]: must be > 0"
+    assert "sweep_mode" in str(load_error(MINIMAL + "sweep_mode: every\nsweep:\n  model.lora.r: [8]\n"))
 
 
 def test_no_sweep_is_one_run_named_after_the_experiment(workdir: Path) -> None:

@@ -453,7 +453,13 @@ class ExperimentSpec(_Section):
     )
     sweep: dict[SweepKey, Annotated[list[Any], Field(min_length=1)]] = Field(
         {},
-        description="Dotted setting path (e.g. model.lora.r) -> values; each combination of values is one run.",
+        description="Dotted setting path (e.g. model.lora.r) -> values; which runs they make: sweep_mode.",
+    )
+    sweep_mode: Literal["grid", "each"] = Field(
+        "grid",
+        description="grid: each combination of the sweep's values is one run. each (an ablation, one factor "
+        "at a time): a run named base with the file's own settings, and one run per sweep value that differs "
+        "from them, every other setting as in the file.",
     )
 
     @property
@@ -482,6 +488,8 @@ class ExperimentSpec(_Section):
                 raise _rule_error(
                     ("data", task, "max_rows"), f"must be at least split.folds ({self.split.folds}): every fold needs rows"
                 )
+        if self.sweep_mode == "each" and not self.sweep:
+            raise _rule_error(("sweep_mode",), "each needs a sweep: the settings to vary one at a time")
         tapt = self.train.tapt
         if tapt is not None:
             if tapt.aux_task in self.tasks:
@@ -498,6 +506,10 @@ class LoadedSpec:
     path: Path
     text: str
     spec: ExperimentSpec
+
+
+# The run of a one-at-a-time sweep (sweep_mode: each) that keeps the file's own settings.
+BASE_RUN = "base"
 
 
 @dataclass(frozen=True)
@@ -885,6 +897,15 @@ def _expand(document: _Document, spec: ExperimentSpec, file: str, base_dir: Path
                 problems.setdefault((located.line, located.path, located.message), located)
     if problems:
         _raise(list(problems.values()), file)
+    if spec.sweep_mode == "each":
+        # The base run, then each value that moves one setting away from it (a value equal to the file's
+        # own setting is the base run itself). Every value was validated on its own above.
+        base = spec.model_dump(mode="json")
+        arms = [run_of({key: index}) for key in keys for index in range(len(spec.sweep[key]))]
+        base_spec = _validate(_with_overrides(document.data, {}), base_dir)
+        return [RunSpec(BASE_RUN, {}, base_spec)] + [
+            arm for arm in arms if arm is not None and next(iter(arm.overrides.values())) != _value_at(base, next(iter(arm.overrides)))
+        ]
     runs = [
         run_of(dict(zip(keys, choice, strict=True)))
         for choice in itertools.product(*(range(len(spec.sweep[key])) for key in keys))
@@ -898,6 +919,7 @@ def _with_overrides(data: dict[str, Any], values: dict[str, Any]) -> dict[str, A
     """The file's data without its sweep, with each dotted key set to its value."""
     result = copy.deepcopy(data)
     result.pop("sweep", None)
+    result.pop("sweep_mode", None)
     for key, value in values.items():
         *parents, leaf = key.split(".")
         section = result
