@@ -3,7 +3,9 @@
 The reference set (packages/translator/src/relctl_translator/reference/queries.tsv) holds hand-written
 English for 9 languages of real-looking shop queries. Backends: identity (the untranslated floor),
 causal-lm with Gemma-3-270M from the model store, and apertium (Spanish only) where Debian's
-apertium-eng-spa is installed. Prints a Markdown table for bench/RESULTS.md.
+apertium-eng-spa is installed. Prints a Markdown table for bench/RESULTS.md, each chrF with its 95 %
+bootstrap interval over the language's reference rows (1,000 resamples), and the mean over languages
+with the interval of the mean (the languages' rows are apart, so their half-widths add in quadrature).
 
     .venv/bin/python bench/translation_quality.py
 """
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+RESAMPLES = 1000
 
 
 def main() -> int:
@@ -40,15 +43,19 @@ def main() -> int:
     for backend_name, model in backends:
         started = time.monotonic()
         backend = make_backend(backend_name, model, None, settings=settings, batch_size=64)
-        results[f"{backend_name}" + (f" ({model})" if model else "")] = reference_quality(database, backend, batch_size=64)
+        results[f"{backend_name}" + (f" ({model})" if model else "")] = reference_quality(database, backend, batch_size=64, resamples=RESAMPLES)
         print(f"{backend_name}: {time.monotonic() - started:.1f} s", file=sys.stderr)
     print("| backend | " + " | ".join(LANGUAGES) + " | mean |")
     print("|---|" + "---|" * (len(LANGUAGES) + 1))
     for name, quality in results.items():
         scores = [quality[lang]["chrf"] for lang in LANGUAGES]
         failed = sum(quality[lang]["failed"] for lang in LANGUAGES)
-        cells = " | ".join(f"{s:.1f}" for s in scores)
-        print(f"| {name} | {cells} | {sum(scores) / len(scores):.1f} |" + (f" ({failed} failed)" if failed else ""))
+        cells = " | ".join(f"{quality[lang]['chrf']:.1f} [{quality[lang]['low']:.1f}, {quality[lang]['high']:.1f}]" for lang in LANGUAGES)
+        # The languages' intervals are independent: the mean's half-width is the root of the summed
+        # squared half-widths over the number of languages.
+        half = sum(((quality[lang]["high"] - quality[lang]["low"]) / 2) ** 2 for lang in LANGUAGES) ** 0.5 / len(LANGUAGES)
+        mean = sum(scores) / len(scores)
+        print(f"| {name} | {cells} | {mean:.1f} [{mean - half:.1f}, {mean + half:.1f}] |" + (f" ({failed} failed)" if failed else ""))
     (BENCH / "translation_quality.last.json").write_text(json.dumps(results, indent=2))
     return 0
 
