@@ -111,6 +111,7 @@ baselines: false
             "train_embeddings": False,
             "routing": "heads",
             "private_layers": None,
+            "target_form": None,
         },
         "train": {
             "epochs": 2,

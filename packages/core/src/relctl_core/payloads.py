@@ -224,7 +224,7 @@ class EvaluatePayload(Payload):
 # cached: the stages of specs that do not use them keep their configs, keys and cached results from
 # before the settings existed. And keys only some stages of a kind hold.
 OMITTED_WHILE_UNSET: dict[type[BaseModel], tuple[str, ...]] = {
-    ModelSpec: ("private_layers",),
+    ModelSpec: ("private_layers", "target_form"),
     TrainSpec: ("time_limit",),
     StageOneTrain: ("time_limit",),
     ResourcesSpec: ("launcher", "zero_stage"),

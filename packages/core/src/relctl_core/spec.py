@@ -276,6 +276,18 @@ class ModelSpec(_Section):
         gt=0,
         description="routing heads+private only: how many top layers each task has of its own (default 2).",
     )
+    target_form: Literal["as-given", "leaf-first"] | None = Field(
+        None,
+        description="How the model reads a QC category path: none (or as-given) as in the data; leaf-first: "
+        "the leaf, then the levels above it from the top, marked ('watchbands (in: watches > watches "
+        "accessories)'). QI item titles are always read as given.",
+    )
+
+    @field_validator("target_form", mode="before")
+    @classmethod
+    def as_given_is_unset(cls, form: Any) -> Any:
+        # Unset and as-given are one setting, so that a stage's config (its cache key) is the same for both.
+        return None if form == "as-given" else form
 
     @field_validator("private_layers")
     @classmethod
@@ -488,6 +500,8 @@ class ExperimentSpec(_Section):
                 raise _rule_error(
                     ("data", task, "max_rows"), f"must be at least split.folds ({self.split.folds}): every fold needs rows"
                 )
+        if self.model.target_form is not None and "qc" not in self.tasks:
+            raise _rule_error(("model", "target_form"), f"{self.model.target_form} reads category paths: it needs task qc or both (task is {self.task})")
         if self.sweep_mode == "each" and not self.sweep:
             raise _rule_error(("sweep_mode",), "each needs a sweep: the settings to vary one at a time")
         tapt = self.train.tapt

@@ -37,6 +37,7 @@ from relctl_core.pipeline import (
     write_json,
 )
 from relctl_core.spec import DEFAULT_PRIVATE_LAYERS, ModelSpec, ResourcesSpec, TrainSpec
+from relctl_core.targets import target_text
 from sqlalchemy import update
 
 from relctl_trainer import __version__
@@ -56,10 +57,20 @@ class TrainingCancelled(RelctlError):
 
 
 def write_rows(
-    path: Path, english: dict[str, str] | None, examples: list[Any], mode: str, *, with_label: bool, task: str | None = None, tag: bool = False
+    path: Path,
+    english: dict[str, str] | None,
+    examples: list[Any],
+    mode: str,
+    *,
+    with_label: bool,
+    task: str | None = None,
+    tag: bool = False,
+    target_form: str | None = None,
+    rows_task: str | None = None,
 ) -> None:
     """Row files of the trainer. With ``task`` (a model for both tasks) each row names it, and with
-    ``tag`` (routing prefix) the query starts with the task's tag."""
+    ``tag`` (routing prefix) the query starts with the task's tag. ``target_form`` (model.target_form)
+    rewrites the targets of QC rows (``rows_task``, or ``task``: the task the examples are of)."""
     with path.open("a", encoding="utf-8") as out:
         for e in examples:
             query_text = build_query_text(e.query, (english or {}).get(e.query), mode)
@@ -67,7 +78,7 @@ def write_rows(
                 "id": e.id,
                 "language": e.language,
                 "query_text": f"{TASK_TAGS[task]} {query_text}" if tag and task else query_text,
-                "target_text": e.target,
+                "target_text": target_text(e.target, rows_task or task or "", target_form) if target_form else e.target,
             }
             if task:
                 row["task"] = task
@@ -82,7 +93,7 @@ def build_job(ctx: StageContext, payload: TrainPayload, folds: dict[str, FoldDat
     both = len(folds) > 1
     routing = payload.model.routing
     for task, data in folds.items():
-        rows = {"task": task if both else None, "tag": both and routing == "prefix"}
+        rows = {"task": task if both else None, "tag": both and routing == "prefix", "target_form": payload.model.target_form, "rows_task": task}
         write_rows(inputs / "train.jsonl", data.english, data.train, payload.mode, with_label=True, **rows)
         write_rows(inputs / "val.jsonl", data.english, data.val, payload.mode, with_label=True, **rows)
         if data.test:
@@ -190,7 +201,10 @@ def pretrain_fold(ctx: StageContext) -> dict[str, Any]:
     if not rows:
         raise InputError(f"no {tapt.aux_task} rows left for TAPT stage 1 once the fold's validation queries are held out", path="train.tapt")
     inputs = _fresh_inputs(ctx)
-    write_rows(inputs / "train.jsonl", english_for(ctx, tapt.aux_task), rows, payload.mode, with_label=True)
+    write_rows(
+        inputs / "train.jsonl", english_for(ctx, tapt.aux_task), rows, payload.mode, with_label=True,
+        target_form=payload.model.target_form, rows_task=tapt.aux_task,
+    )  # fmt: skip
     job = _job(ctx, payload.model, payload.stage_train(), payload.resources, train_file=str(inputs / "train.jsonl"))
     ctx.log(
         f"TAPT stage 1 on {tapt.aux_task} for {payload.task} fold {payload.fold}: {len(rows)} rows "
