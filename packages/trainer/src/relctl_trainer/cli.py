@@ -13,6 +13,7 @@ import csv
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,12 +132,13 @@ def run_threshold(session: Session, run: Run, task: str, given: float | None) ->
     return float(value), f"the pooled out-of-fold F1 threshold of run {run.id} ({stage.label}, stage {stage.id})"
 
 
+@dataclass(frozen=True)
 class RunTranslator:
     """The translator a run's rows were translated by: its translate stage's config, and the cache key the
     stage stored its translations under (None where that cannot be known here: the translator knows it)."""
 
-    def __init__(self, stage: Stage, config: TranslatePayload, key: str | None) -> None:
-        self.stage, self.config, self.key = stage, config, key
+    config: TranslatePayload
+    key: str | None
 
 
 def run_translator(session: Session, settings: Settings, run: Run, task: str) -> RunTranslator:
@@ -152,7 +154,7 @@ def run_translator(session: Session, settings: Settings, run: Run, task: str) ->
         raise InputError(f"run {run.id} reads translated queries (translation.mode {run.config['mode']}) but its translate stage for {task} {state}")
     config = TranslatePayload.model_validate(stage.config)
     file = config.file.model_dump() if config.file else None
-    return RunTranslator(stage, config, stage_model_key(stage.output, config.backend, config.model, file, settings))
+    return RunTranslator(config, stage_model_key(stage.output, config.backend, config.model, file, settings))
 
 
 def english_of_queries(settings: Settings, translator: RunTranslator, examples: Sequence[Example], say: Callable[[str], None]) -> dict[str, str]:
