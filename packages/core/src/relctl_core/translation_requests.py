@@ -149,7 +149,10 @@ def _on_a_worker(settings: Settings, request: TranslationRequest, say: Callable[
                 say(f"  {progress.get('done', 0)}/{progress.get('total', '?')} queries translated{where}")
             elif progress is None and not hinted and time.monotonic() - started > HINT_AFTER_SECONDS:
                 hinted = True
-                say(f"  no worker has taken it yet: is one running for the {queue} queue (relctl worker --queues {queue})? Ctrl-C stops waiting")
+                say(
+                    f"  no worker has taken it yet: is one running for the {queue} queue (relctl worker --queues {queue}), with the "
+                    f"artifact root this command has ({settings.artifact_root})? Ctrl-C stops waiting"
+                )
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         app.control.revoke(request_id)
