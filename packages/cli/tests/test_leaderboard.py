@@ -56,6 +56,7 @@ def test_a_cut_board_says_so_and_its_json_keeps_its_shape(home: Path) -> None:
     board = json.loads(full.stdout)
     assert set(board) == {"metric", "rows", "f1avg"} and len(board["rows"]) == 16 and len(board["f1avg"]) == 8
     assert "showing" not in full.stderr  # nothing was cut
+    assert all(0.0 < row["threshold"] < 1.0 for row in board["rows"])  # what `relctl predict` applies
 
     cut = relctl("leaderboard", "--limit", "3", "--json")
     assert cut.exit_code == 0, cut.output
@@ -145,3 +146,21 @@ def test_one_experiments_sweep_is_a_table_of_the_metric_against_each_value(home:
     shown = relctl("leaderboard", "--experiment", "1")
     assert "sweep: f1@oof against r" in shown.stdout
     assert "sweep" not in json.loads(relctl("leaderboard", "--json").stdout)  # the board of every experiment has none
+
+
+def test_show_carries_each_runs_threshold(home: Path) -> None:
+    from relctl_core.db import Metric, session_scope
+    from sqlalchemy import select
+
+    shown = relctl("show", "1", "--json")
+    assert shown.exit_code == 0, shown.output
+    runs = json.loads(shown.stdout)["runs"]
+    with session_scope(f"sqlite:///{home / 'relctl.db'}") as session:
+        pooled = {
+            (m.run_id, m.task): m.value
+            for m in session.scalars(select(Metric).where(Metric.experiment_id == 1, Metric.name == "threshold@oof.pooled"))
+        }
+    assert len(pooled) == len(runs) == 8
+    assert {(r["id"], task): value for r in runs for task, value in r["threshold"].items()} == pooled
+    table = relctl("show", "1")
+    assert "threshold" in table.stdout and f"{pooled[(runs[0]['id'], runs[0]['task'])]:.4f}" in table.stdout

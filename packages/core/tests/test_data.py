@@ -19,6 +19,7 @@ from relctl_core.data import (
     dataset_hash,
     file_sha256,
     load_examples,
+    load_examples_with_ids,
     read_examples,
     sample_examples,
     split_units,
@@ -106,6 +107,21 @@ def test_parquet_round_trip_uses_row_number_plus_one(tmp_path: Path) -> None:
     pq.write_table(table, path)
 
     assert load_examples(path, "QC", require_label=True) == expected_examples([1, 2, 3])
+
+
+def test_ids_come_back_as_the_file_holds_them(tmp_path: Path) -> None:
+    """Examples keep every id as text; a caller that writes rows back (predict) gets each id's own type."""
+    json_lines = write_json_lines(tmp_path / "test.jsonl", QC_ROWS)
+    examples, ids = load_examples_with_ids(json_lines, "QC", require_label=False)
+    assert examples == load_examples(json_lines, "QC", require_label=False)
+    assert ids == [1, "b7", 3] and [type(i) for i in ids] == [int, str, int]
+
+    table = pa.table({"id": [7, 8], "language": ["es", "en"], "origin_query": ["a", "b"], "category_path": ["x", "y"]})
+    pq.write_table(table, tmp_path / "test.parquet")
+    assert load_examples_with_ids(tmp_path / "test.parquet", "QC", require_label=False)[1] == [7, 8]
+
+    (tmp_path / "test.csv").write_text("id,language,origin_query,category_path\n7,es,a,x\n", encoding="utf-8")
+    assert load_examples_with_ids(tmp_path / "test.csv", "QC", require_label=False)[1] == ["7"]  # CSV has no types
 
 
 def test_qi_loads_item_title_and_unlabelled_test_rows(tmp_path: Path) -> None:

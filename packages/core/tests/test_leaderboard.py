@@ -102,6 +102,8 @@ def reference(
             row.update(mean=m.value, std=m.std, folds=m.n, low=m.low, high=m.high)
         if m.name in SHOWN:
             row[m.name] = m.value
+        if m.name == "threshold@oof.pooled" and not by_language:
+            row["threshold"] = m.value
         row["_reads"] = run.kind == "model" and run.config.get("mode", "orig") != "orig"
     chrf = {}
     for m in session.scalars(select(Metric).where(Metric.name == "translation.chrf", Metric.run_id.is_(None)).order_by(Metric.id)):

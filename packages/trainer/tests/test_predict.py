@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from relctl_core.errors import InputError
 
-from relctl_trainer.predict import predict_probs
+from relctl_trainer.predict import predict_probs, quiet_libraries
 from relctl_trainer.training import train
 
 
@@ -58,3 +59,30 @@ def test_bad_inputs_are_reported(folds: list[Path], tmp_path: Path) -> None:
         )
     assert raised.value.path == "rows[1].query_text"
     assert predict_probs([str(folds[0] / "model")], []).shape == (0,)
+
+
+def test_loading_quietly_says_nothing_meant_for_library_developers(
+    folds: list[Path], val_rows: list[dict], capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A BERT backbone loads with its unused pooler reported MISSING, behind a progress bar, and peft calls
+    a deprecated property: notes for developers, which a person scoring rows should not get."""
+    model_dir = str(folds[0] / "model")
+    with warnings.catch_warnings(record=True) as loud_warnings:
+        warnings.simplefilter("always")
+        loud = predict_probs([model_dir], val_rows[:4])
+    assert "Loading weights" in capfd.readouterr().err  # what there is to hide
+    assert any("LOAD REPORT" in r.getMessage() and "MISSING" in r.getMessage() for r in caplog.records)
+    assert any(issubclass(w.category, FutureWarning) for w in loud_warnings)
+
+    caplog.clear()
+    with warnings.catch_warnings(record=True) as quiet_warnings:
+        warnings.simplefilter("always")
+        with quiet_libraries():
+            quiet = predict_probs([model_dir], val_rows[:4])
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""
+    assert not caplog.records and not quiet_warnings
+    np.testing.assert_array_equal(quiet, loud)
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.get_verbosity() != hf_logging.ERROR and hf_logging.is_progress_bar_enabled()  # restored afterwards

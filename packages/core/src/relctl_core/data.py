@@ -69,6 +69,12 @@ def load_examples(path: str | Path, task: str, *, require_label: bool) -> list[E
     The first bad row raises :class:`InputError` naming the file and its line (csv: the line
     the record starts on; parquet: row number + 1). Empty queries are kept: cleaning decides.
     """
+    return load_examples_with_ids(path, task, require_label=require_label)[0]
+
+
+def load_examples_with_ids(path: str | Path, task: str, *, require_label: bool) -> tuple[list[Example], list[int | str]]:
+    """:func:`load_examples`, and each row's id as the file holds it: an integer id stays an integer
+    (JSON lines, Parquet), where :class:`Example` keeps every id as text. CSV has no types: its ids are text."""
     if task not in TARGET_FIELD:
         raise ValueError(f"task must be 'QC' or 'QI', not {task!r}")
     file = str(path)
@@ -87,10 +93,14 @@ def load_examples(path: str | Path, task: str, *, require_label: bool) -> list[E
         rows = _csv_rows(read_utf8(source, file), file, validator.required_fields)
     else:
         rows = _json_lines_rows(read_utf8(source, file), file)
-    examples = [validator.example(row, line) for line, row in rows]
+    examples: list[Example] = []
+    ids: list[int | str] = []
+    for line, row in rows:
+        examples.append(validator.example(row, line))
+        ids.append(row["id"])
     if not examples:
         raise InputError("no rows", file=file)
-    return examples
+    return examples, ids
 
 
 def clean_examples(

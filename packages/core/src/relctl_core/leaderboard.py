@@ -39,11 +39,13 @@ DEFAULT_LIMIT = 50
 SHOWN = ("f1@oof", "f1@0.5", "roc_auc", "pr_auc")
 TASKS = ("qc", "qi")  # the tasks runs are scored on (a model for both is scored on each)
 CHRF = "translation.chrf"
+# The decision threshold `relctl predict` applies: F1's best on a run's out-of-fold rows pooled over its folds.
+THRESHOLD = "threshold@oof.pooled"
 # What the evaluator writes for every run (relctl_evaluator.metrics.metric_names(), in its order; a
 # cross-package test keeps the two alike): what one may rank by before any run has been scored.
 KNOWN_METRICS = (
     "f1@0.5", "precision@0.5", "recall@0.5", "f1@oof", "precision@oof", "recall@oof", "threshold@oof",
-    "roc_auc", "pr_auc", "positive_rate", "rows", "threshold@oof.pooled",
+    "roc_auc", "pr_auc", "positive_rate", "rows", THRESHOLD,
 )  # fmt: skip
 
 
@@ -80,8 +82,9 @@ def leaderboard(
 
     Each row: experiment, run, kind, task, language, the ranking metric's mean/std/folds and the
     95 % interval of the mean (low/high, None where not computed), the CV means
-    of the headline metrics (SHOWN) the run has, and with by_language the chrF of the experiment's
-    translator in that language where the run reads translated queries. An unknown task or metric is
+    of the headline metrics (SHOWN) the run has, on the overall board the decision threshold `relctl
+    predict` applies (``threshold``, where the run has one), and with by_language the chrF of the
+    experiment's translator in that language where the run reads translated queries. An unknown task or metric is
     bad input that names the valid ones.
 
     ``count`` asks for the number of rows ranked (Board.ranked), for a note on what the limit left
@@ -211,7 +214,7 @@ def _ranked_rows(
             shown_metric,
             and_(
                 shown_metric.c.run_id == top.c.run_id,
-                shown_metric.c.name.in_(sorted({metric, *SHOWN})),
+                shown_metric.c.name.in_(sorted({metric, *SHOWN, THRESHOLD})),
                 shown_metric.c.fold.is_(None),
                 shown_metric.c.language == top.c.language if by_language else shown_metric.c.language.is_(None),
                 shown_metric.c.task == top.c.task,
@@ -256,6 +259,8 @@ def _ranked_rows(
                 "high": high,
             }
             row.update({name: found[name][0] for name in SHOWN if name in found})
+            if THRESHOLD in found and not by_language:  # tuned on all of a task's rows: no language has one
+                row["threshold"] = found[THRESHOLD][0]
             reads_translations = r.kind == "model" and (r.mode or "orig") != "orig"
             quality = chrf.get((r.experiment_id, r.task, r.language))
             if reads_translations and quality is not None:

@@ -3,6 +3,8 @@ relevance tasks that stages and the run database store."""
 
 INGEST = "relctl.core.ingest"
 TRANSLATE = "relctl.translator.translate"
+# Not a stage: English for some queries by a run's translator (`relctl predict`), answered as a file.
+TRANSLATE_TEXTS = "relctl.translator.translate_texts"
 SPLIT = "relctl.splitter.split"
 TRAIN = "relctl.trainer.train"
 PRETRAIN = "relctl.trainer.pretrain"

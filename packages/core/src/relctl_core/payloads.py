@@ -119,6 +119,18 @@ class TranslatePayload(Payload):
     batch_size: int = spec_field(TranslationSpec, "batch_size")
 
 
+class TranslationRequest(Payload):
+    """translate_texts: English for some queries outside any stage (`relctl predict`), by a run's translator."""
+
+    translation: TranslatePayload = Field(description="The config of the translate stage whose translator to use.")
+    texts: list[str] = Field(description="The queries, as the run's cleaning left them.")
+    languages: list[str] = Field(description="The language of each query.")
+    expect_model: str | None = Field(
+        None, description="The cache key the translate stage stored its translations under: another one now is refused."
+    )
+    reply: str | None = Field(None, description="Where to write the answer, relative to the artifact root (none: only returned).")
+
+
 class SplitPayload(Payload):
     """split: the fold of every row of one task's data."""
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,26 @@ def _pair_texts(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[str]]:
                 raise InputError("must be a string", path=f"rows[{index}].{field}")
             texts.append(text)
     return queries, targets
+
+
+@contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Loading and running models without what the libraries print for their own developers: transformers'
+    load reports (a BERT backbone's pooler weights reported MISSING: the head pools tokens itself and never
+    uses them), its progress bars, and deprecation warnings (FutureWarning) from inside transformers, peft
+    and torch. Errors still show; the settings are restored on the way out."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"(transformers|peft|torch)(\.|$)")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()

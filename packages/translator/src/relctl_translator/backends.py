@@ -12,11 +12,10 @@ from typing import Protocol
 
 from relctl_core.errors import InputError
 from relctl_core.files import read_utf8
-from relctl_core.modelstore import INFO_FILE, resolve_backbone
+from relctl_core.modelstore import resolve_backbone
 from relctl_core.settings import Settings, load_settings
 from relctl_core.spec import DEFAULT_TRANSLATION_MODELS
-from relctl_core.stages import stable_hash
-from relctl_core.translation_cache import model_key
+from relctl_core.translation_cache import APERTIUM_PAIR, NEURAL_BACKENDS, model_key
 
 from relctl_translator.generation import DEFAULT_BATCH_SIZE
 
@@ -89,7 +88,7 @@ class ApertiumBackend:
     """
 
     name = "apertium"
-    pair = "spa-eng"
+    pair = APERTIUM_PAIR
 
     def __init__(self) -> None:
         self.binary = shutil.which("apertium")
@@ -98,7 +97,7 @@ class ApertiumBackend:
                 "the apertium backend needs Apertium's spa-eng pair: apt-get install apertium-eng-spa",
                 path="translation.backend",
             )
-        self.model = f"apertium:{self.pair}"
+        self.model = model_key(self.name, None, None)
 
     def translate(self, texts: Sequence[str], languages: Sequence[str]) -> list[str | None]:
         spanish = [i for i, lang in enumerate(languages) if lang == "es"]
@@ -123,6 +122,18 @@ class ApertiumBackend:
         return done.stdout.rstrip("\n").split("\n") if done.returncode == 0 else None
 
 
+def cache_model(backend: str, model: str | None, file: dict[str, str] | None, *, settings: Settings | None = None) -> str:
+    """What a translation config's backend stores its translations under in the cache, besides its name:
+    relctl_core.translation_cache.model_key, given this translator's few-shot prompt for causal-lm.
+    Cheap: no model is loaded."""
+    prompt = None
+    if backend == "causal-lm":
+        from relctl_translator.causal_lm import prompt_prefix
+
+        prompt = prompt_prefix()
+    return model_key(backend, model, file, settings=settings, prompt=prompt)
+
+
 def make_backend(
     backend: str,
     model: str | None,
@@ -141,33 +152,18 @@ def make_backend(
         return FileBackend(file)
     if backend == "apertium":
         return ApertiumBackend()
-    if backend in ("causal-lm", "seq2seq"):
+    if backend in NEURAL_BACKENDS:
+        settings = settings or load_settings()
         name = model or DEFAULT_TRANSLATION_MODELS.get(backend)
         if not name:
             raise InputError(f"the {backend} backend needs translation.model (a local folder or hub id)", path="translation.model")
-        where = resolve_backbone(settings or load_settings(), name, path="translation.model")
-        key = model_identity(name, where)
+        where = resolve_backbone(settings, name, path="translation.model")
+        key = cache_model(backend, model, file, settings=settings)
         if backend == "causal-lm":
-            from relctl_translator.causal_lm import CausalLMBackend, prompt_prefix
+            from relctl_translator.causal_lm import CausalLMBackend
 
-            key += f"|prompt@{stable_hash(prompt_prefix())[:8]}"  # a new prompt must not serve old answers
             return CausalLMBackend(where, model_key=key, batch_size=batch_size, device=device)
         from relctl_translator.seq2seq import Seq2SeqBackend
 
         return Seq2SeqBackend(where, model_key=key, batch_size=batch_size, device=device)
     raise InputError(f"unknown translation backend '{backend}'", path="translation.backend")
-
-
-def model_identity(name: str, where: str) -> str:
-    """What names a model's outputs in the translation cache: a store model by its recorded weights hash,
-    a local folder by its config and weight files (name and size), a hub id by itself."""
-    folder = Path(where)
-    info = folder / INFO_FILE
-    if info.is_file():
-        recorded = json.loads(info.read_text())
-        return f"{name}@{str(recorded.get('weights_sha256') or recorded.get('source', ''))[:12]}"
-    if folder.is_dir():
-        parts = [(folder / "config.json").read_text() if (folder / "config.json").is_file() else ""]
-        parts += [f"{f.name}:{f.stat().st_size}" for f in sorted(folder.iterdir()) if f.suffix in (".safetensors", ".bin")]
-        return f"{folder.name}@{stable_hash(parts)[:12]}"
-    return name

@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 import click
-from relctl_core.db import Event, Run, Stage, session_scope
+from relctl_core.db import Event, Metric, Run, Stage, session_scope
+from relctl_core.leaderboard import THRESHOLD
 from relctl_core.settings import Settings
 from sqlalchemy import select
 
@@ -114,7 +115,8 @@ def logs(experiment_id: int, follow: bool, as_json: bool) -> None:
 @click.argument("experiment_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
 def show(experiment_id: int, as_json: bool) -> None:
-    """Show an experiment: its spec, datasets, split audit, translations, runs and example model inputs.
+    """Show an experiment: its spec, datasets, split audit, translations, runs (with the decision threshold
+    `relctl predict` applies, per task) and example model inputs.
 
     \b
     Example:
@@ -124,6 +126,12 @@ def show(experiment_id: int, as_json: bool) -> None:
     with session_scope(settings.database_url) as session:
         experiment, stages = experiment_with_stages(session, experiment_id)
         runs = session.scalars(select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id)).all()
+        thresholds: dict[int, dict[str, float | None]] = {}
+        pooled = select(Metric.run_id, Metric.task, Metric.value).where(
+            Metric.experiment_id == experiment_id, Metric.name == THRESHOLD, Metric.fold.is_(None), Metric.language.is_(None)
+        )
+        for run_id, task, value in session.execute(pooled.order_by(Metric.id)):
+            thresholds.setdefault(run_id, {})[task] = value
         detail: dict[str, Any] = {
             "experiment_id": experiment.id,
             "name": experiment.name,
@@ -132,7 +140,10 @@ def show(experiment_id: int, as_json: bool) -> None:
             "created": experiment.created_at,
             "finished": experiment.finished_at,
             "error": experiment.error,
-            "runs": [{"id": r.id, "name": r.name, "kind": r.kind, "task": r.task, "status": r.status} for r in runs],
+            "runs": [
+                {"id": r.id, "name": r.name, "kind": r.kind, "task": r.task, "status": r.status, "threshold": thresholds.get(r.id, {})}
+                for r in runs
+            ],
             "datasets": [{"stage": s.label, **(s.output or {}).get("summary", {})} for s in stages if s.kind == "ingest" and s.output],
             "splits": [{"stage": s.label, **{k: v for k, v in (s.output or {}).get("audit", {}).items() if k != "folds"}} for s in stages if s.kind == "split" and s.output],
             "translations": [
@@ -161,9 +172,19 @@ def show(experiment_id: int, as_json: bool) -> None:
         )
         if t["chrf"]:
             console.print("    chrF on the reference set: " + ", ".join(f"{lang} {v:.1f}" for lang, v in t["chrf"].items()))
-    console.print(table("runs", ["id", "name", "kind", "task", "status"], [list(r.values()) for r in detail["runs"]], states="status"))
+    runs_shown = [[r["id"], r["name"], r["kind"], r["task"], r["status"], _thresholds_text(r["threshold"])] for r in detail["runs"]]
+    console.print(table("runs", ["id", "name", "kind", "task", "status", "threshold"], runs_shown, states="status"))
     if detail["example_inputs"]:
         console.print(table("example model inputs (query side | target side)", ["query", "target"], [[e["query_text"], e["target_text"]] for e in detail["example_inputs"]]))
+
+
+def _thresholds_text(thresholds: dict[str, float | None]) -> str:
+    """The pooled out-of-fold threshold of each scored task: "0.5312", or "QC 0.5312, QI 0.4800" for a model of both."""
+    if not thresholds:
+        return "-"
+    if len(thresholds) == 1:
+        return fmt(next(iter(thresholds.values())))
+    return ", ".join(f"{task} {fmt(value)}" for task, value in sorted(thresholds.items()))
 
 
 def example_inputs(settings: Settings, stages: list[Stage], count: int = 5) -> list[dict[str, str]]:
