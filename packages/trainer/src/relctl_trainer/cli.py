@@ -48,6 +48,7 @@ def predict(run_id: int, input_file: Path, output_file: Path, threshold: float |
       relctl predict 9 --task qi --input test_QI.txt --output submission_qi.csv   # a run of task: both
     """
     from relctl_core.experiments import check_services
+    from relctl_core.targets import target_text
 
     from relctl_trainer.inputs import TASK_TAGS, build_query_text
     from relctl_trainer.predict import predict_probs, quiet_libraries
@@ -80,6 +81,7 @@ def predict(run_id: int, input_file: Path, output_file: Path, threshold: float |
             raise InputError(f"run {run_id} was trained for {task}, not {task_name.upper()}", path="--task")
         threshold, source = run_threshold(session, run, task, threshold)
         spec, mode, routing = experiment.spec, run.config["mode"], run.config["model"].get("routing")
+        target_form = run.config["model"].get("target_form")  # read as the run's training rows were
         translator = run_translator(session, settings, run, task) if mode != "orig" else None
     say(f"threshold {threshold:.4f}: {source}")
     examples, ids = load_examples_with_ids(input_file, task, require_label=False)
@@ -95,7 +97,7 @@ def predict(run_id: int, input_file: Path, output_file: Path, threshold: float |
         rows = [
             {
                 "query_text": (f"{TASK_TAGS[task]} " if both and routing == "prefix" else "") + build_query_text(e.query, english.get(e.query), mode),
-                "target_text": e.target,
+                "target_text": target_text(e.target, task, target_form),
                 "task": task,
             }
             for e in cleaned
