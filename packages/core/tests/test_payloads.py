@@ -70,6 +70,13 @@ train: {tapt: null, weight_decay: 0, max_length: 128, seed: 1}
 sweep:
   model.routing: [prefix, heads]
 """,
+    "holdout-tapt": """\
+name: holdout-tapt
+data: {qc: {train: qc.jsonl, test: qc_test.jsonl}, qi: {train: qi.jsonl}}
+split: {folds: 4, train_folds: all, holdout_fold: 3}
+train: {tapt: {aux_task: qi}}
+ensemble: {method: vote}
+""",
 }
 
 

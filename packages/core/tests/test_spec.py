@@ -103,7 +103,7 @@ baselines: false
             "path": str(workdir / "en.tsv"),
             "batch_size": 64,
         },
-        "split": {"strategy": "random", "folds": 4, "train_folds": "all", "category_depth": 3, "seed": 42},
+        "split": {"strategy": "random", "folds": 4, "train_folds": "all", "holdout_fold": None, "category_depth": 3, "seed": 42},
         "model": {
             "backbone": "multilingual-e5-small",
             "pooling": "mean",
@@ -222,6 +222,39 @@ def test_relative_data_paths_resolve_against_the_spec_folder(workdir: Path) -> N
             MINIMAL + "split:\n  train_folds:\n    - 0\n    - one\n",
             "experiment.yaml:8 split.train_folds[1]: must be an integer",
             id="train-folds-item",
+        ),
+        pytest.param(
+            MINIMAL + "split:\n  folds: 3\n  train_folds: all\n  holdout_fold: 3\n",
+            "experiment.yaml:8 split.holdout_fold: fold 3 is out of range 0..2",
+            id="holdout-fold-out-of-range",
+        ),
+        pytest.param(
+            MINIMAL + "split:\n  train_folds: all\n  holdout_fold: -1\n",
+            "experiment.yaml:7 split.holdout_fold: fold -1 is out of range 0..4",
+            id="holdout-fold-negative",
+        ),
+        pytest.param(
+            MINIMAL + "split:\n  holdout_fold: yes\n",
+            "experiment.yaml:6 split.holdout_fold: must be a fold number, or null",
+            id="holdout-fold-boolean",
+        ),
+        pytest.param(
+            MINIMAL + "split:\n  holdout_fold: first\n",
+            "experiment.yaml:6 split.holdout_fold: must be an integer",
+            id="holdout-fold-not-a-number",
+        ),
+        pytest.param(
+            # train_folds defaults to [0]: holding out fold 0 too would leave it both trained and held out.
+            MINIMAL + "split:\n  holdout_fold: 0\n",
+            "experiment.yaml:6 split.holdout_fold: fold 0 is also in split.train_folds: the held-out fold gets no "
+            "fold model (leave it out of train_folds, or use train_folds: all)",
+            id="holdout-fold-also-trained",
+        ),
+        pytest.param(
+            MINIMAL + "split:\n  folds: 2\n  train_folds: all\n  holdout_fold: 1\n",
+            "experiment.yaml:8 split.holdout_fold: needs split.folds of at least 3 (it is 2): a fold model trains "
+            "on the folds other than its own and the holdout",
+            id="holdout-fold-of-two-folds",
         ),
         pytest.param(
             MINIMAL + "translation:\n  mode: en\n",
@@ -448,6 +481,46 @@ def test_sweep_value_that_fails_validation_names_its_key_and_line(workdir: Path)
 def test_sweep_problem_of_a_combination_says_which(workdir: Path) -> None:
     error = load_error(MINIMAL + "split:\n  train_folds: [0, 2]\nsweep:\n  split.folds: [3, 2]\n")
     assert str(error) == "experiment.yaml:6 split.train_folds: fold 2 is out of range 0..1 (when folds=2)"
+
+
+def test_a_holdout_fold_swept_onto_a_trained_fold_is_placed_at_its_sweep_value(workdir: Path) -> None:
+    error = load_error(MINIMAL + "split:\n  train_folds: [0, 1]\nsweep:\n  split.holdout_fold: [null, 3, 1]\n")
+    assert str(error).startswith("experiment.yaml:8 sweep.split.holdout_fold[2]: fold 1 is also in split.train_folds")
+    assert error.exit_code == 2
+
+
+def test_a_holdout_fold_keeps_train_folds_all_off_itself(workdir: Path) -> None:
+    from relctl_core.stages import plan_experiment
+
+    text = MINIMAL + "split:\n  folds: 4\n  train_folds: all\n  holdout_fold: 2\n"
+    loaded = load_spec(write_spec(text))
+    assert loaded.spec.split.holdout_fold == 2
+    files = {str(workdir / "qc.jsonl"): {"path": "qc.jsonl", "sha256": "0" * 64}}
+    plan = plan_experiment(expand_runs(loaded), files)
+    trains = [s.config for s in plan.stages.values() if s.kind == "train"]
+    baselines = [s.config for s in plan.stages.values() if s.kind == "baseline"]
+    evaluates = [s.config for s in plan.stages.values() if s.kind == "evaluate"]
+    assert sorted(c["fold"] for c in trains) == [0, 1, 3]
+    assert {c["holdout_fold"] for c in trains + baselines + evaluates} == {2}
+    assert all(c["folds"] == [0, 1, 3] for c in evaluates)
+    # The split is the split without a holdout: the same folds, shared with runs that hold none out.
+    assert [s.config for s in plan.stages.values() if s.kind == "split"][0].get("holdout_fold") is None
+
+
+def test_runs_with_and_without_a_holdout_get_their_own_baselines(workdir: Path) -> None:
+    from relctl_core.stages import plan_experiment
+
+    text = MINIMAL + "split:\n  folds: 4\n  train_folds: [0, 1]\nsweep:\n  split.holdout_fold: [null, 3]\n"
+    files = {str(workdir / "qc.jsonl"): {"path": "qc.jsonl", "sha256": "0" * 64}}
+    plan = plan_experiment(expand_runs(load_spec(write_spec(text))), files)
+    assert sum(1 for s in plan.stages.values() if s.kind == "split") == 1
+    baselines = [s.config for s in plan.stages.values() if s.kind == "baseline"]
+    assert sorted((c["baseline"], c["fold"], c.get("holdout_fold", -1)) for c in baselines) == sorted(
+        (b, f, h) for b in ("all-relevant", "lexical") for f in (0, 1) for h in (-1, 3)
+    )
+    assert [r.name for r in plan.runs] == [
+        "holdout_fold=null", "baseline:all-relevant", "baseline:lexical", "holdout_fold=3", "baseline:all-relevant #2", "baseline:lexical #2"
+    ]
 
 
 def test_sweep_values_that_validate_alike_are_refused(workdir: Path) -> None:

@@ -25,6 +25,7 @@ def test_the_interval_holds_the_score_and_narrows_with_more_rows() -> None:
 
 def test_reference_quality_gives_each_language_its_interval_only_when_asked(tmp_path: Path) -> None:
     from relctl_core.migrate import ensure_schema
+
     from relctl_translator.backends import make_backend
 
     database = f"sqlite:///{tmp_path / 'cache.db'}"

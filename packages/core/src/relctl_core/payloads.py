@@ -158,6 +158,9 @@ class TrainPayload(RunSettings):
     """train: one fold of one run (stage 2 of TAPT: it continues the fold's pretrain stage)."""
 
     fold: FoldNumber = Field(description="The fold held out for validation.")
+    holdout_fold: int | None = spec_field(
+        SplitSpec, "holdout_fold", description="split.holdout_fold: a fold neither trained nor validated on, predicted once trained."
+    )
 
 
 # Settings of train that stage 2 alone uses: runs that differ only in these share their stage 1.
@@ -198,6 +201,9 @@ class PretrainPayload(Payload):
     tapt: StageOne
     fold: FoldNumber = Field(description="The target task's fold whose validation queries stage 1 leaves out.")
     seed: int = spec_field(SplitSpec, "seed", description="split.seed: draws the tapt.max_rows sample.")
+    holdout_fold: int | None = spec_field(
+        SplitSpec, "holdout_fold", description="split.holdout_fold: the target task's fold whose queries stage 1 also leaves out."
+    )
 
     def stage_train(self) -> TrainSpec:
         """Stage 1's optimisation settings as a train section: stage 2's, at tapt's length and rate."""
@@ -211,6 +217,9 @@ class BaselinePayload(Payload):
     baseline: Baseline = Field(description="all-relevant: every row relevant; lexical: TF-IDF + logistic regression.")
     fold: FoldNumber = Field(description="The fold held out for validation.")
     seed: int = spec_field(SplitSpec, "seed", description="split.seed: seeds the lexical baseline's fit.")
+    holdout_fold: int | None = spec_field(
+        SplitSpec, "holdout_fold", description="split.holdout_fold: a fold neither fitted nor validated on, predicted once fitted."
+    )
 
 
 class EnsembleMember(BaseModel):
@@ -224,12 +233,16 @@ class EnsembleMember(BaseModel):
 
 
 class EvaluatePayload(Payload):
-    """evaluate: score a run's (or an ensemble's) out-of-fold predictions over its folds."""
+    """evaluate: score a run's (or an ensemble's) out-of-fold predictions over its folds, and with a
+    holdout fold, each fold model's and the ensemble's predictions of the holdout rows."""
 
     task: TaskCode = Field(description="The task scored (a model for both tasks is scored on each).")
     folds: list[FoldNumber] = Field(min_length=1, description="The folds scored.")
     combine: Literal["mean", "vote"] = spec_field(EnsembleSpec, "method")
     members: list[EnsembleMember] | None = Field(None, description="An ensemble's runs; none for a run's own scores.")
+    holdout_fold: int | None = spec_field(
+        SplitSpec, "holdout_fold", description="split.holdout_fold: the fold whose rows the fold models predicted, scored apart."
+    )
 
 
 # Keys a config leaves out while they are unset. Settings added to the spec after stages were first
@@ -241,7 +254,10 @@ OMITTED_WHILE_UNSET: dict[type[BaseModel], tuple[str, ...]] = {
     StageOneTrain: ("time_limit",),
     ResourcesSpec: ("launcher", "zero_stage"),
     RunSettings: ("tasks",),
-    EvaluatePayload: ("members",),
+    TrainPayload: ("holdout_fold",),
+    PretrainPayload: ("holdout_fold",),
+    BaselinePayload: ("holdout_fold",),
+    EvaluatePayload: ("members", "holdout_fold"),
 }
 
 # Spec settings that no payload field carries as they are, and what the planner makes of them instead.
@@ -258,4 +274,5 @@ PLANNED_NOT_CARRIED = {
     "split.train_folds": "decides which folds get train and baseline stages; each carries its fold",
     "baselines": "decides whether baseline stages are planned",
     "sweep": "expanded into runs before planning",
+    "sweep_mode": "decides how the sweep expands into runs, before planning",
 }

@@ -194,7 +194,7 @@ TrainFolds = Annotated[
 class SplitSpec(_Section):
     """K-fold validation split.
 
-    How: strategy, category_depth, seed. How many: folds, train_folds.
+    How: strategy, category_depth, seed. How many: folds, train_folds. A test set: holdout_fold.
     """
 
     strategy: Literal["category-aware", "random", "stratified"] = Field(
@@ -205,6 +205,12 @@ class SplitSpec(_Section):
     folds: int = Field(5, ge=2, le=20, description="Number of folds (K).")
     train_folds: TrainFolds = Field(
         [0], description="Folds to hold out and train a model for, each in 0..folds-1, or 'all'."
+    )
+    holdout_fold: int | None = Field(
+        None,
+        description="A fold kept out of cross-validation as a labelled test set, in 0..folds-1 and not in "
+        "train_folds ('all': every other fold): no fold model trains or validates on its rows, every one "
+        "predicts them, and they score each fold model against the ensemble. None: no holdout.",
     )
     category_depth: int = Field(2, ge=1, description="Category levels that make a QC category group.")
     seed: int = Field(42, description="Seed for fold assignment and for the max_rows sample.")
@@ -230,6 +236,34 @@ class SplitSpec(_Section):
         if len(set(train_folds)) != len(train_folds):
             raise ValueError("each fold may appear only once")
         return train_folds
+
+    @field_validator("holdout_fold", mode="before")
+    @classmethod
+    def check_holdout_fold_is_a_number(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # YAML's true would pass for fold 1
+            raise ValueError("must be a fold number, or null")
+        return value
+
+    @field_validator("holdout_fold")
+    @classmethod
+    def check_holdout_fold(cls, holdout: int | None, info: ValidationInfo) -> int | None:
+        folds = info.data.get("folds")
+        if holdout is None or folds is None:
+            return holdout
+        if not 0 <= holdout < folds:
+            raise ValueError(f"fold {holdout} is out of range 0..{folds - 1}")
+        if folds < 3:
+            raise ValueError(
+                f"needs split.folds of at least 3 (it is {folds}): a fold model trains on the folds other than "
+                "its own and the holdout"
+            )
+        train_folds = info.data.get("train_folds")
+        if isinstance(train_folds, list) and holdout in train_folds:
+            raise ValueError(
+                f"fold {holdout} is also in split.train_folds: the held-out fold gets no fold model "
+                "(leave it out of train_folds, or use train_folds: all)"
+            )
+        return holdout
 
 
 class LoraSpec(_Section):

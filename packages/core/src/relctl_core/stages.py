@@ -100,7 +100,9 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
     for run_spec in run_specs:
         spec = run_spec.spec
         translation = spec.translation
-        folds = list(range(spec.split.folds)) if spec.split.train_folds == "all" else list(spec.split.train_folds)
+        holdout = spec.split.holdout_fold
+        # A holdout fold is no fold of the cross-validation: "all" trains every other fold.
+        folds = [f for f in range(spec.split.folds) if f != holdout] if spec.split.train_folds == "all" else list(spec.split.train_folds)
         # Per task of the run (two for task: both): its data, translation and split.
         inputs: list[str] = []
         data_of: dict[str, tuple[str, str]] = {}
@@ -126,7 +128,7 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
                 PlannedStage(
                     TRAIN,
                     f"train {run_spec.name} fold {fold}",
-                    TrainPayload(**dict(run_settings), fold=fold).config(),
+                    TrainPayload(**dict(run_settings), fold=fold, holdout_fold=holdout).config(),
                     inputs + ([pretrains[fold]] if pretrains else []),
                     run=run_index,
                     gpu=spec.resources.gpu,
@@ -137,13 +139,14 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
         combine = spec.ensemble.method
         for scored in data_of:  # a model for both tasks is scored on each, as its own task's runs are
             label = f"evaluate {run_spec.name}" + (f" {scored}" if len(data_of) > 1 else "")
-            evaluate = EvaluatePayload(task=scored, folds=folds, combine=combine).config()
+            evaluate = EvaluatePayload(task=scored, folds=folds, combine=combine, holdout_fold=holdout).config()
             plan.add(PlannedStage(EVALUATE, label, evaluate, trains, run=run_index))
 
         for scored, (ingest, split) in data_of.items():
-            if not spec.baselines or (scored, ingest, split) in baseline_keys:
+            # Baselines of one split with another holdout fold are fitted on other rows: baselines of their own.
+            if not spec.baselines or (scored, ingest, split, holdout) in baseline_keys:
                 continue
-            baseline_keys.add((scored, ingest, split))
+            baseline_keys.add((scored, ingest, split, holdout))
             # Several splits of one task (a sweep over split settings) each get their own baselines.
             same_task = sum(1 for key in baseline_keys if key[0] == scored)
             suffix = "" if same_task == 1 else f" #{same_task}"
@@ -156,14 +159,14 @@ def plan_experiment(run_specs: list[Any], data_files: dict[str, dict[str, Any]])
                         PlannedStage(
                             BASELINE,
                             f"baseline {baseline} {scored} fold {fold}",
-                            BaselinePayload(task=scored, baseline=baseline, fold=fold, seed=spec.split.seed).config(),
+                            BaselinePayload(task=scored, baseline=baseline, fold=fold, seed=spec.split.seed, holdout_fold=holdout).config(),
                             [ingest, split],
                             run=run_index,
                         )
                     )
                     for fold in folds
                 ]
-                evaluate = EvaluatePayload(task=scored, folds=folds, combine=combine).config()
+                evaluate = EvaluatePayload(task=scored, folds=folds, combine=combine, holdout_fold=holdout).config()
                 plan.add(PlannedStage(EVALUATE, f"evaluate {run_name}", evaluate, fold_stages, run=run_index))
     return plan
 
@@ -207,7 +210,8 @@ def _pretrain_stages(
     plan: Plan, spec: Any, run: RunSettings, folds: list[int], target: list[str], data_files: dict[str, dict[str, Any]]
 ) -> dict[int, str]:
     """TAPT stage 1 per fold: the auxiliary task's rows, less those whose query is in the target fold's
-    validation rows (so that stage 1 never sees a validation query), train the adapter and head."""
+    validation rows or in its holdout fold (so that stage 1 never sees a query scored), train the
+    adapter and head."""
     tapt = spec.train.tapt
     if tapt is None:
         return {}
@@ -228,6 +232,7 @@ def _pretrain_stages(
                     tapt=stage_one,
                     fold=fold,
                     seed=spec.split.seed,
+                    holdout_fold=spec.split.holdout_fold,
                 ).config(),
                 [*target, aux_ingest] + ([aux_translate] if aux_translate else []),
                 gpu=spec.resources.gpu,

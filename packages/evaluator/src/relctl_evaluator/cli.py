@@ -66,7 +66,7 @@ def ensemble(run_ids: tuple[int, ...], method: str, name: str | None, as_json: b
 def _write_ensemble(settings: Settings, run_ids: list[int], method: str, name: str | None) -> tuple[int, int]:
     """Check the members and write the ensemble's experiment, run and evaluate stage (pending)."""
     with session_scope(settings.database_url) as session:
-        members, depends_on, tasks, fold_sets, splits = [], [], set(), {}, {}
+        members, depends_on, tasks, fold_sets, splits, holdouts = [], [], set(), {}, {}, {}
         for run_id in run_ids:
             run = session.get(Run, run_id)
             if run is None:
@@ -82,6 +82,7 @@ def _write_ensemble(settings: Settings, run_ids: list[int], method: str, name: s
                 raise InputError(f"run {run_id} ({run.name}) has no fold models to combine (an ensemble itself?)")
             fold_stages = sorted(fold_stages, key=lambda s: int(s.config["fold"]))
             splits[run_id] = split_of(session, fold_stages[0])
+            holdouts[run_id] = fold_stages[0].config.get("holdout_fold")
             tasks.add(run.task)
             fold_sets[run_id] = [int(s.config["fold"]) for s in fold_stages]
             members.append({"run": run_id, "name": run.name, "folds": fold_sets[run_id]})
@@ -94,9 +95,13 @@ def _write_ensemble(settings: Settings, run_ids: list[int], method: str, name: s
                 raise InputError(f"run {run_id} has folds {folds} but run {first} has {fold_sets[first]}: members must share their folds")
             if splits[run_id] != splits[first]:
                 raise InputError(f"runs {first} and {run_id} were split differently (other data or split settings): their folds hold other rows")
+            if holdouts[run_id] != holdouts[first]:
+                raise InputError(
+                    f"run {run_id} has holdout fold {holdouts[run_id]} but run {first} has {holdouts[first]}: members must hold out the same fold"
+                )
         task = tasks.pop()
         run_name = name or "ensemble:" + "+".join(str(r) for r in run_ids)
-        config = EvaluatePayload(task=task, folds=fold_sets[first], combine=method, members=members).config()
+        config = EvaluatePayload(task=task, folds=fold_sets[first], combine=method, members=members, holdout_fold=holdouts[first]).config()
         experiment = Experiment(name=run_name[:100], status=PENDING, spec_path="", spec_text="", spec={"ensemble": config})
         session.add(experiment)
         session.flush()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from relctl_core.errors import InputError
@@ -199,19 +200,25 @@ class _RunScores:
 
     def _ranking(self, prepared: _Sorted, weights: np.ndarray) -> np.ndarray:
         """ROC-AUC or average precision of one fold, per subset (rows of ``weights``)."""
-        positives, present = prepared.run_sums(weights)
-        negatives = present - positives
-        p, n = positives.sum(axis=1), negatives.sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.metric == "roc_auc":
-                # Runs are in descending prob: a positive beats the negatives of the runs after its own.
-                below = negatives[:, ::-1].cumsum(axis=1)[:, ::-1] - negatives
-                auc = (positives * (below + 0.5 * negatives)).sum(axis=1) / (p * n)
-            else:
-                tp, pp = positives.cumsum(axis=1), present.cumsum(axis=1)
-                precision = np.where(pp > 0, tp / np.where(pp > 0, pp, 1), 0.0)
-                auc = (positives / p[:, None] * precision).sum(axis=1)
-        return np.where((p > 0) & (n > 0), auc, np.nan)
+        return _ranking_scores(self.metric, prepared, weights)
+
+
+def _ranking_scores(metric: str, prepared: _Sorted, weights: np.ndarray) -> np.ndarray:
+    """ROC-AUC or average precision of the rows ``prepared`` holds, under each row of ``weights``
+    (any number of weightings x those rows, in the order they were given)."""
+    positives, present = prepared.run_sums(weights)
+    negatives = present - positives
+    p, n = positives.sum(axis=1), negatives.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "roc_auc":
+            # Runs are in descending prob: a positive beats the negatives of the runs after its own.
+            below = negatives[:, ::-1].cumsum(axis=1)[:, ::-1] - negatives
+            auc = (positives * (below + 0.5 * negatives)).sum(axis=1) / (p * n)
+        else:
+            tp, pp = positives.cumsum(axis=1), present.cumsum(axis=1)
+            precision = np.where(pp > 0, tp / np.where(pp > 0, pp, 1), 0.0)
+            auc = (positives / p[:, None] * precision).sum(axis=1)
+    return np.where((p > 0) & (n > 0), auc, np.nan)
 
 
 def cv_scores(metric: str, truth: np.ndarray, prob: np.ndarray, folds: np.ndarray, subsets: np.ndarray) -> np.ndarray:
@@ -317,6 +324,118 @@ def metric_intervals(
         bounds = _percentile_intervals(draws[metric], confidence)
         found[metric] = {
             name: Interval(float(v), low, high, resamples) for name, v, (low, high) in zip(names, values[metric], bounds, strict=True)
+        }
+    return found
+
+
+@dataclass(frozen=True)
+class FixedRule:
+    """One metric of one set of predictions at a rule fixed on other rows: the probs, and the threshold
+    at which a thresholded metric (f1@..., precision@..., recall@...) calls a row relevant (a ranking
+    metric, roc_auc or pr_auc, reads the probs alone)."""
+
+    metric: str
+    prob: np.ndarray
+    threshold: float = 0.5
+
+
+class _FixedRuleScores:
+    """One FixedRule over scored rows, scored under many weightings at once (resamples x rows): per
+    fold, then the mean over the folds where it is defined, each subset (a row of the bool matrix
+    ``subsets``) apart, as _RunScores scores it. Nothing is tuned on the rows, so which rows a rule
+    calls relevant is known before any resample is drawn, and every resample is a matrix product."""
+
+    def __init__(self, rule: FixedRule, truth: np.ndarray, folds: np.ndarray, subsets: np.ndarray) -> None:
+        _check_metric(rule.metric)
+        if not math.isfinite(rule.threshold):
+            raise InputError(f"threshold must be a finite number, got {rule.threshold!r}", path="threshold")
+        self.metric = rule.metric
+        self.key, _, self.at = rule.metric.partition("@")
+        prob = np.asarray(rule.prob, dtype=np.float64)
+        if prob.shape != truth.shape:
+            raise InputError(f"{prob.size} probs for {truth.size} scored rows", path="probs")
+        self.subsets = subsets.shape[0]
+        self.folds: list[Any] = []
+        for fold in np.unique(folds):
+            rows = np.flatnonzero(folds == fold)
+            if self.at == "":
+                self.folds.append([_Sorted(rows[subset[rows]], truth, prob) for subset in subsets])
+                continue
+            called = prob[rows] >= rule.threshold
+            masks = subsets[:, rows].T.astype(np.float64)  # fold rows x subsets
+            counts = np.stack([masks * (truth[rows] & called)[:, None], masks * called[:, None], masks * truth[rows][:, None], masks])
+            self.folds.append((rows, counts))
+
+    def scores(self, weights: np.ndarray) -> np.ndarray:
+        """The metric under each weighting (rows of ``weights``), per subset: weightings x subsets."""
+        per_fold = np.full((len(self.folds), weights.shape[0], self.subsets), np.nan)
+        for i, prepared in enumerate(self.folds):
+            if self.at == "":
+                for j, ranked in enumerate(prepared):
+                    if ranked.given.size:
+                        per_fold[i, :, j] = _ranking_scores(self.metric, ranked, weights[:, ranked.given])
+                continue
+            rows, counts = prepared
+            tp, pp, ap, present = (weights[:, rows] @ count for count in counts)
+            per_fold[i] = np.where(present > 0, _counts_scores(tp, pp, ap, self.key), np.nan)
+        defined = np.isfinite(per_fold)
+        count = defined.sum(axis=0)
+        total = np.where(defined, per_fold, 0.0).sum(axis=0)
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+# Resamples scored together by fixed_rule_intervals: a block of weights is this many x the rows.
+RESAMPLE_BLOCK = 128
+
+
+def fixed_rule_intervals(
+    scored: ScoredRows,
+    arms: dict[str, list[FixedRule]],
+    contrasts: dict[str, dict[str, float]] | None = None,
+    *,
+    by_language: bool = False,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> dict[str, dict[str, dict[str | None, Interval]]]:
+    """Scores of several sets of predictions of the same rows (``arms``, each a list of metrics at
+    rules fixed on other rows), and of weighted sums of arms' scores (``contrasts``: name -> {arm:
+    weight}, e.g. the mean of several arms, or a difference), each with its percentile bootstrap
+    interval, resampled by query as intervals() resamples: name -> metric -> subset (None: all rows;
+    with by_language, each language) -> interval.
+
+    Every arm and contrast is scored on the same resamples, so a contrast's interval is that of a
+    paired difference. A contrast has the metrics all of its arms have; it is NaN in a resample where
+    any of its terms is."""
+    names, masks = _subsets(scored, by_language)
+    runs = {(arm, rule.metric): _FixedRuleScores(rule, scored.labels, scored.folds, masks) for arm, rules in arms.items() for rule in rules}
+    metrics = list(dict.fromkeys(metric for _, metric in runs))
+    combined = {
+        (name, metric): terms
+        for name, terms in (contrasts or {}).items()
+        for metric in metrics
+        if all((arm, metric) in runs for arm in terms)
+    }
+
+    def all_scores(weights: np.ndarray) -> dict[tuple[str, str], np.ndarray]:
+        found = {key: run.scores(weights) for key, run in runs.items()}
+        for (name, metric), terms in combined.items():
+            found[(name, metric)] = sum(weight * found[(arm, metric)] for arm, weight in terms.items())
+        return found
+
+    values = all_scores(np.ones((1, scored.labels.size)))
+    resampler, rng = _Resampler(scored), np.random.default_rng(seed)
+    blocks: dict[tuple[str, str], list[np.ndarray]] = {key: [] for key in values}
+    for start in range(0, resamples, RESAMPLE_BLOCK):
+        weights = np.stack([resampler.draw(rng) for _ in range(min(RESAMPLE_BLOCK, resamples - start))])
+        for key, drawn in all_scores(weights).items():
+            blocks[key].append(drawn)
+    found: dict[str, dict[str, dict[str | None, Interval]]] = {}
+    for (name, metric), value in values.items():
+        draws = np.concatenate(blocks[(name, metric)]) if resamples else np.empty((0, len(names)))
+        bounds = _percentile_intervals(draws, confidence)
+        found.setdefault(name, {})[metric] = {
+            subset: Interval(float(v), low, high, resamples) for subset, v, (low, high) in zip(names, value[0], bounds, strict=True)
         }
     return found
 

@@ -20,6 +20,7 @@ from relctl_core.pipeline import StageContext, execute_stage
 from relctl_core.stages import stable_hash
 
 from relctl_evaluator import __version__
+from relctl_evaluator.holdout import ENSEMBLE, SINGLE, holdout_name, holdout_records
 from relctl_evaluator.lexical import LexicalBaseline, all_relevant_proba
 from relctl_evaluator.metrics import MetricRecord, score_out_of_fold
 from relctl_evaluator.stats import ScoredRows, metric_intervals
@@ -35,14 +36,20 @@ def fit_baseline(ctx: StageContext) -> dict[str, Any]:
         model = LexicalBaseline(seed=payload.seed).fit(
             [e.query for e in data.train], [e.target for e in data.train], [int(e.label or 0) for e in data.train]
         )
-        val_probs = model.predict_proba([e.query for e in data.val], [e.target for e in data.val])
-        test_probs = model.predict_proba([e.query for e in data.test], [e.target for e in data.test]) if data.test else []
+
+        def predict(rows: list[Any]) -> Any:
+            return model.predict_proba([e.query for e in rows], [e.target for e in rows]) if rows else []
     else:
-        val_probs, test_probs = all_relevant_proba(len(data.val)), all_relevant_proba(len(data.test))
-    return _fold_output(ctx, payload.fold, data.val, val_probs, data.test, test_probs)
+
+        def predict(rows: list[Any]) -> Any:
+            return all_relevant_proba(len(rows))
+
+    return _fold_output(ctx, payload.fold, data.val, predict(data.val), data.test, predict(data.test), data.holdout, predict(data.holdout))
 
 
-def _fold_output(ctx: StageContext, fold: int, val: list[Any], val_probs: Any, test: list[Any], test_probs: Any) -> dict[str, Any]:
+def _fold_output(
+    ctx: StageContext, fold: int, val: list[Any], val_probs: Any, test: list[Any], test_probs: Any, holdout: list[Any], holdout_probs: Any
+) -> dict[str, Any]:
     oof_file = ctx.work_dir / "oof.jsonl"
     write_predictions(oof_file, val, val_probs, with_label=True)
     artifacts = {"oof": ctx.relative(oof_file)}
@@ -50,6 +57,10 @@ def _fold_output(ctx: StageContext, fold: int, val: list[Any], val_probs: Any, t
         test_file = ctx.work_dir / "test.jsonl"
         write_predictions(test_file, test, test_probs, with_label=False)
         artifacts["test"] = ctx.relative(test_file)
+    if holdout:
+        holdout_file = ctx.work_dir / "holdout.jsonl"
+        write_predictions(holdout_file, holdout, holdout_probs, with_label=True)
+        artifacts["holdout"] = ctx.relative(holdout_file)
     digest = hashlib.sha256(b"".join(ctx.path(p).read_bytes() for p in artifacts.values())).hexdigest()
     return {"hash": digest, "artifacts": artifacts, "fold": fold}
 
@@ -110,12 +121,23 @@ def evaluate_run(ctx: StageContext) -> dict[str, Any]:
     """Score a run's out-of-fold predictions and combine its fold models' test predictions.
 
     Also scores an ensemble of runs (``relctl ensemble``): its config lists the member runs, and its
-    dependencies are their fold stages, member by member."""
+    dependencies are their fold stages, member by member. With a holdout fold, also scores the fold
+    models and their ensemble on the holdout rows (holdout.py)."""
     fold_outputs = [output for kind, _config, output in ctx.deps if kind in ("train", "baseline")]
     payload = EvaluatePayload.model_validate(ctx.config)
     oof = out_of_fold(payload, fold_outputs, ctx.path)
     scored = score_out_of_fold(labels=oof.labels, probs=oof.probs, folds=oof.folds, languages=oof.languages)
-    records = [asdict(r) for r in with_intervals(scored, oof, queries_of_rows(ctx, payload.task, oof.ids))]
+    query_of = dataset_query_of(ctx, payload.task)
+
+    def queries_of(ids: list[str]) -> list[str]:
+        return [query_of[row_id] for row_id in ids]
+
+    records = [asdict(r) for r in with_intervals(scored, oof, queries_of(oof.ids))]
+    if payload.holdout_fold is not None:
+        # The fold models and their ensemble on the rows none of them saw (holdout.py).
+        folds_of_member, member_names = _members(payload, fold_outputs)
+        held = holdout_records(payload, folds_of_member, member_names, oof, ctx.path, queries_of, combine=combine_probs)
+        records += [asdict(r) for r in held]
 
     test_probs: dict[str, list[float]] = defaultdict(list)
     test_language: dict[str, str] = {}
@@ -143,12 +165,18 @@ def evaluate_run(ctx: StageContext) -> dict[str, Any]:
             sorted(set(oof.folds)), overall.get("f1@0.5", float("nan")), overall.get("f1@oof", float("nan")), overall.get("roc_auc", float("nan"))
         )
     )
+    if payload.holdout_fold is not None:
+        ctx.log(
+            "holdout fold {}: F1@oof one fold model {:.4f}, ensemble ({}) {:.4f}".format(
+                payload.holdout_fold, _or_nan(overall.get(holdout_name(SINGLE, "f1@oof"))), payload.combine, _or_nan(overall.get(holdout_name(ENSEMBLE, "f1@oof")))
+            )
+        )
     return {"hash": stable_hash(records), "artifacts": artifacts, "metrics": records, "rows": len(oof.labels)}
 
 
-def queries_of_rows(ctx: StageContext, task: str, ids: list[str]) -> list[str]:
-    """The query of each scored row, from the dataset the run's folds were split from: the unit that
-    the bootstrap resamples."""
+def dataset_query_of(ctx: StageContext, task: str) -> dict[str, str]:
+    """Row id -> query of the dataset the run's folds were split from: the query is the unit that the
+    bootstrap resamples."""
     from relctl_core.db import Stage, session_scope
 
     from relctl_evaluator.compare import dataset_queries
@@ -157,8 +185,11 @@ def queries_of_rows(ctx: StageContext, task: str, ids: list[str]) -> list[str]:
         stage = session.get(Stage, ctx.stage_id)
         assert stage is not None
         fold_stage = next(dep for dep_id in stage.depends_on if (dep := session.get(Stage, dep_id)) is not None and dep.kind in ("train", "baseline"))
-        query_of = dataset_queries(session, ctx.settings, fold_stage, task)
-    return [query_of[row_id] for row_id in ids]
+        return dataset_queries(session, ctx.settings, fold_stage, task)
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def with_intervals(records: list[MetricRecord], oof: OutOfFold, queries: list[str]) -> list[MetricRecord]:

@@ -96,8 +96,9 @@ def build_job(ctx: StageContext, payload: TrainPayload, folds: dict[str, FoldDat
         rows = {"task": task if both else None, "tag": both and routing == "prefix", "target_form": payload.model.target_form, "rows_task": task}
         write_rows(inputs / "train.jsonl", data.english, data.train, payload.mode, with_label=True, **rows)
         write_rows(inputs / "val.jsonl", data.english, data.val, payload.mode, with_label=True, **rows)
-        if data.test:
-            write_rows(inputs / "test.jsonl", data.english, data.test, payload.mode, with_label=False, **rows)
+        # The holdout rows are predicted with the test rows, after them (split apart again by predicted_parts).
+        for _kind, examples in predicted_parts({task: data})[task]:
+            write_rows(inputs / "test.jsonl", data.english, examples, payload.mode, with_label=False, **rows)
     has_test = (inputs / "test.jsonl").exists()
     pretrained = ctx.inputs("pretrain")
     return _job(
@@ -113,6 +114,35 @@ def build_job(ctx: StageContext, payload: TrainPayload, folds: dict[str, FoldDat
         tasks=list(folds) if both and routing != "prefix" else None,
         private_layers=(payload.model.private_layers or DEFAULT_PRIVATE_LAYERS) if both and routing == "heads+private" else 0,
     )
+
+
+def predicted_parts(folds: dict[str, FoldData]) -> dict[str, list[tuple[str, list[Any]]]]:
+    """Per task, the parts of the rows the trained model predicts, in the order of its test file: the
+    test rows ("test"), then the holdout rows ("holdout"); a part without rows is left out."""
+    return {
+        task: [(kind, rows) for kind, rows in (("test", data.test), ("holdout", data.holdout)) if rows]
+        for task, data in folds.items()
+    }
+
+
+def split_predictions(rows: list[dict[str, Any]], folds: dict[str, FoldData]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The model's predictions of its test file, in file order, back into (task, part) pieces: test
+    rows as predicted, holdout rows with their labels. Row ids may repeat across parts (a test file's
+    ids are its own), so rows are matched by position, and each row's id is checked."""
+    pieces: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    position = 0
+    for task, parts in predicted_parts(folds).items():
+        for kind, examples in parts:
+            piece = rows[position : position + len(examples)]
+            position += len(examples)
+            if [str(row["id"]) for row in piece] != [str(e.id) for e in examples]:
+                raise RelctlError(f"the {task} {kind} predictions do not follow the rows written for them")
+            if kind == "holdout":
+                piece = [{**row, "label": e.label} for row, e in zip(piece, examples, strict=True)]
+            pieces[(task, kind)] = piece
+    if position != len(rows):
+        raise RelctlError(f"{len(rows)} predictions for {position} rows to predict")
+    return pieces
 
 
 def _fresh_inputs(ctx: StageContext) -> Path:
@@ -154,26 +184,36 @@ def train_fold(ctx: StageContext) -> dict[str, Any]:
     folds = {task: load_fold(ctx, payload.fold, task) for task in tasks}
     job = build_job(ctx, payload, folds)
     start = f", continuing the TAPT stage-1 model {job.init_from}" if job.init_from else ""
-    sizes = "; ".join(f"{task} {len(d.train)} train rows, {len(d.val)} validation rows" for task, d in folds.items())
+    sizes = "; ".join(
+        f"{task} {len(d.train)} train rows, {len(d.val)} validation rows" + (f", {len(d.holdout)} holdout rows" if d.holdout else "")
+        for task, d in folds.items()
+    )
     ctx.log(f"training fold {payload.fold}: {sizes} on {job.model_path}{start}")
     result = _run_child(ctx, job)
     outputs = ctx.work_dir / "out"
     artifacts = {"model": ctx.relative(outputs / "model")}
-    for kind in ("oof", "test"):
-        written = result.get(f"{kind}_file")
-        if not written:
-            continue
-        if len(tasks) == 1:
-            artifacts[kind] = ctx.relative(Path(written))
-            continue
+    written = result.get("oof_file")
+    if written and len(tasks) == 1:
+        artifacts["oof"] = ctx.relative(Path(written))
+    elif written:
         # A model for both tasks scored both: each task's evaluation reads its own rows.
         rows = read_predictions(Path(written))
         for task in tasks:
             of_task = [row for row in rows if row["task"] == task]
-            if of_task:  # one task may come without test rows
-                path = outputs / f"{kind}.{task}.jsonl"
+            if of_task:
+                path = outputs / f"oof.{task}.jsonl"
                 write_prediction_rows(path, of_task)
-                artifacts[f"{kind}:{task}"] = ctx.relative(path)
+                artifacts[f"oof:{task}"] = ctx.relative(path)
+    written = result.get("test_file")
+    if written:
+        pieces = split_predictions(read_predictions(Path(written)), folds)
+        if len(tasks) == 1 and set(pieces) == {(payload.task, "test")}:
+            artifacts["test"] = ctx.relative(Path(written))  # the file as the model wrote it
+        else:
+            for (task, kind), piece in pieces.items():  # one task may come without test rows
+                path = outputs / f"{kind}.{task}.jsonl"
+                write_prediction_rows(path, piece)
+                artifacts[kind if len(tasks) == 1 else f"{kind}:{task}"] = ctx.relative(path)
     digest = hashlib.sha256(b"".join(ctx.path(path).read_bytes() for key, path in sorted(artifacts.items()) if key != "model")).hexdigest()
     return {
         "hash": digest,
@@ -188,10 +228,12 @@ def train_fold(ctx: StageContext) -> dict[str, Any]:
 
 def pretrain_fold(ctx: StageContext) -> dict[str, Any]:
     """TAPT stage 1 for one fold: train the adapter and head on the auxiliary task's rows, less every
-    row whose query is in this fold's validation rows of the target task (stage 2 is scored there)."""
+    row whose query is in this fold's validation rows of the target task (stage 2 is scored there) or
+    in its holdout rows (every fold model is scored there too)."""
     payload = PretrainPayload.model_validate(ctx.config)
     tapt = payload.tapt
-    held_out = {e.query for e in load_fold(ctx, payload.fold, payload.task).val}
+    target = load_fold(ctx, payload.fold, payload.task)
+    held_out = {e.query for e in [*target.val, *target.holdout]}
     aux = read_examples(ctx.path(ctx.input("ingest", tapt.aux_task)["artifacts"]["train"]))
     rows = [e for e in aux if e.query not in held_out]
     excluded = len(aux) - len(rows)
@@ -199,7 +241,7 @@ def pretrain_fold(ctx: StageContext) -> dict[str, Any]:
         keep = sorted(random.Random(payload.seed).sample(range(len(rows)), tapt.max_rows))
         rows = [rows[i] for i in keep]
     if not rows:
-        raise InputError(f"no {tapt.aux_task} rows left for TAPT stage 1 once the fold's validation queries are held out", path="train.tapt")
+        raise InputError(f"no {tapt.aux_task} rows left for TAPT stage 1 once the fold's validation and holdout queries are held out", path="train.tapt")
     inputs = _fresh_inputs(ctx)
     write_rows(
         inputs / "train.jsonl", english_for(ctx, tapt.aux_task), rows, payload.mode, with_label=True,
@@ -208,7 +250,7 @@ def pretrain_fold(ctx: StageContext) -> dict[str, Any]:
     job = _job(ctx, payload.model, payload.stage_train(), payload.resources, train_file=str(inputs / "train.jsonl"))
     ctx.log(
         f"TAPT stage 1 on {tapt.aux_task} for {payload.task} fold {payload.fold}: {len(rows)} rows "
-        f"({excluded} held out: their query is in the fold's validation rows)"
+        f"({excluded} held out: their query is in the fold's validation or holdout rows)"
     )
     _run_child(ctx, job)
     model_dir = ctx.work_dir / "out" / "model"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from relctl_cli.commands.running import progress_text
 from relctl_cli.common import TERMINAL, experiment_or_fail, experiment_with_stages, settings_with_schema
-from relctl_cli.render import console, emit_json, err_console, fmt, state, table
+from relctl_cli.render import console, emit_json, err_console, fmt, state, table, with_interval
 
 
 @click.command()
@@ -116,7 +116,8 @@ def logs(experiment_id: int, follow: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def show(experiment_id: int, as_json: bool) -> None:
     """Show an experiment: its spec, datasets, split audit, translations, runs (with the decision threshold
-    `relctl predict` applies, per task) and example model inputs.
+    `relctl predict` applies, per task), example model inputs, and with split.holdout_fold each run's
+    scores on the holdout rows.
 
     \b
     Example:
@@ -156,6 +157,7 @@ def show(experiment_id: int, as_json: bool) -> None:
                 if s.kind == "translate" and s.output
             ],
             "example_inputs": example_inputs(settings, stages),
+            "holdout": holdout_scores(session, stages, runs),
         }
     if as_json:
         emit_json(detail)
@@ -176,6 +178,85 @@ def show(experiment_id: int, as_json: bool) -> None:
     console.print(table("runs", ["id", "name", "kind", "task", "status", "threshold"], runs_shown, states="status"))
     if detail["example_inputs"]:
         console.print(table("example model inputs (query side | target side)", ["query", "target"], [[e["query_text"], e["target_text"]] for e in detail["example_inputs"]]))
+    print_holdout(detail["holdout"])
+
+
+# The holdout scores `relctl show` lists, in its order (relctl_evaluator.holdout names them).
+HOLDOUT_METRICS = ("f1@oof", "f1@0.5", "roc_auc", "pr_auc")
+HOLDOUT_ARMS = ("single", "ensemble", "ensemble-single")
+
+
+def holdout_scores(session: Any, stages: list[Stage], runs: Any) -> list[dict[str, Any]]:
+    """Each scored run's holdout scores (split.holdout_fold), over all languages: per metric, one fold
+    model (the mean over fold models, and each fold's), the ensemble and their difference, each with
+    its 95 % interval; the thresholds F1@oof was scored at."""
+    evaluated = [s for s in stages if s.kind == "evaluate" and s.status == "done" and s.config.get("holdout_fold") is not None]
+    if not evaluated:
+        return []
+    rows = session.scalars(
+        select(Metric).where(Metric.stage_id.in_([s.id for s in evaluated]), Metric.name.like("holdout.%"), Metric.language.is_(None))
+    ).all()
+    by_stage: dict[int, list[Any]] = {}
+    for row in rows:
+        by_stage.setdefault(row.stage_id, []).append(row)
+    run_of = {r.id: r for r in runs}
+    found = []
+    for stage in evaluated:
+        run = run_of.get(stage.run_id)
+        entry: dict[str, Any] = {
+            "run_id": stage.run_id,
+            "run": run.name if run else None,
+            "kind": run.kind if run else None,
+            "task": stage.config.get("task"),
+            "holdout_fold": stage.config["holdout_fold"],
+            "method": stage.config.get("combine"),
+            "rows": None,
+            "positive_rate": None,
+            "thresholds": {"ensemble": None, "folds": {}},
+            "scores": {metric: {**{arm: None for arm in HOLDOUT_ARMS}, "folds": {}} for metric in HOLDOUT_METRICS},
+        }
+        for row in by_stage.get(stage.id, []):
+            arm, _, metric = row.name.removeprefix("holdout.").partition(".")
+            if not metric:
+                entry[arm] = row.value  # rows, positive_rate
+            elif metric == "threshold":
+                if arm == "fold":
+                    entry["thresholds"]["folds"][row.fold] = row.value
+                else:
+                    entry["thresholds"]["ensemble"] = row.value
+            elif metric in entry["scores"]:
+                value = {"value": row.value, "low": row.low, "high": row.high}
+                if arm == "fold":
+                    entry["scores"][metric]["folds"][row.fold] = value
+                elif arm in HOLDOUT_ARMS:
+                    entry["scores"][metric][arm] = {**value, **({"std": row.std} if arm == "single" else {})}
+        for metric in HOLDOUT_METRICS:
+            entry["scores"][metric]["folds"] = dict(sorted(entry["scores"][metric]["folds"].items()))
+        entry["thresholds"]["folds"] = dict(sorted(entry["thresholds"]["folds"].items()))
+        found.append(entry)
+    return found
+
+
+def print_holdout(entries: list[dict[str, Any]]) -> None:
+    if not entries:
+        return
+
+    def cell(score: dict[str, Any] | None) -> str:
+        return with_interval(score["value"], score["low"], score["high"]) if score else "-"
+
+    folds = sorted({entry["holdout_fold"] for entry in entries})
+    sizes = ", ".join(f"{task} {rows:.0f}" for task, rows in {e["task"]: e["rows"] or 0 for e in entries}.items())
+    rows = [
+        [entry["run"], entry["task"], metric, cell(entry["scores"][metric]["single"]), f"{cell(entry['scores'][metric]['ensemble'])} ({entry['method']})",
+         cell(entry["scores"][metric]["ensemble-single"])]
+        for entry in entries
+        for metric in HOLDOUT_METRICS
+    ]  # fmt: skip
+    title = (
+        f"holdout fold {', '.join(map(str, folds))} ({sizes} rows), which no fold model trained or validated on; "
+        "F1@oof at thresholds chosen on out-of-fold rows; 95 % intervals resampled by query"
+    )
+    console.print(table(title, ["run", "task", "metric", "one fold model", "ensemble", "ensemble - one"], rows))
 
 
 def _thresholds_text(thresholds: dict[str, float | None]) -> str:
