@@ -173,11 +173,37 @@ def test_the_board_from_sql_is_the_board_from_every_row(seeded: str, case: dict[
     assert board.ranked == (None if case.get("by_language") and "experiment_id" not in case else sum(groups.values()))
     assert board.cut == any(limit is not None and count > limit for count in groups.values())
     assert board.f1avg == pairs
-    assert board.pairs == total_pairs
+    assert board.pairs == (total_pairs if board.ranked is not None else None if board.pairs_cut else len(pairs))
+    assert board.pairs_cut == (limit is not None and total_pairs > limit)
     with session_scope(seeded) as session:
         uncounted = leaderboard(session, **{**case, "limit": limit}, count=False)
-    assert (uncounted.rows, uncounted.cut, uncounted.f1avg, uncounted.pairs) == (board.rows, board.cut, board.f1avg, board.pairs)
+    assert (uncounted.rows, uncounted.cut, uncounted.f1avg, uncounted.pairs_cut) == (board.rows, board.cut, board.f1avg, board.pairs_cut)
+    # Uncounted, the number of pairs is known only where the limit left none out.
+    assert uncounted.pairs == (board.pairs if "experiment_id" in case or not board.pairs_cut else None)
     assert uncounted.ranked == (board.ranked if "experiment_id" in case else None)
+
+
+def test_the_read_commands_driver_path_gives_the_same_boards_from_the_compiled_text(seeded: str, tmp_path: Path, monkeypatch) -> None:
+    """`relctl leaderboard` runs the statements on psycopg or sqlite3 from text compiled once per shape.
+    Every board of CASES is the SQLAlchemy path's; a second pass, in which nothing may compile, serves
+    each from the kept text with its own values (other experiments, metrics, tasks, limits)."""
+    from relctl_core.reads import DirectReads, read_scope
+    from relctl_core.settings import load_settings
+
+    settings = load_settings({"RELCTL_HOME": str(tmp_path), "RELCTL_DATABASE_URL": seeded})
+    expected = []
+    with session_scope(seeded) as session:
+        for case in CASES:
+            expected.append(leaderboard(session, **{**case, "limit": case.get("limit")}))
+    for attempt in ("compiling", "compiled"):
+        if attempt == "compiled":
+            kept = list((tmp_path / "cache").glob("reads-*.json"))
+            assert len(kept) == 1 and kept[0].name.startswith(f"reads-{seeded.split(':')[0].split('+')[0]}-")
+            monkeypatch.setattr(DirectReads, "_compile", lambda self, build: pytest.fail("compiled again"))
+        for case, board in zip(CASES, expected, strict=True):
+            with read_scope(settings) as reads:
+                assert isinstance(reads, DirectReads)
+                assert leaderboard(reads, **{**case, "limit": case.get("limit")}) == board, case
 
 
 def test_the_seeded_board_holds_what_the_comparison_must_cover(seeded: str) -> None:
@@ -242,3 +268,20 @@ def test_nan_means_rank_last(seeded: str) -> None:
         board = leaderboard(session, by_language=True, metric="roc_auc", task="qi", limit=None)
     french = [row["mean"] for row in board.rows if row["language"] == "fr"]
     assert french[-1] is None and all(not math.isnan(m) for m in french[:-1])
+
+
+def test_the_migration_pairs_the_runs_scored_before_it(seeded: str) -> None:
+    """Migration 0005 fills the pairs of what was scored at 0004: the same pairs as written with the
+    metrics. (On the module's database: it ends as it began, which the assert checks.)"""
+    from alembic import command
+
+    from relctl_core.migrate import alembic_config
+    from relctl_core.pairs import pair_rows
+
+    with get_engine(seeded).connect() as connection:
+        written = {e: pair_rows(connection, e) for e in range(1, len(EXPERIMENTS) + 1)}
+    assert written[1] and any(p["both"] for p in written[2]) and not written[3]  # one task: nothing to pair
+    command.downgrade(alembic_config(seeded), "0004")
+    upgrade(seeded)
+    with get_engine(seeded).connect() as connection:
+        assert {e: pair_rows(connection, e) for e in written} == written

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from relctl_core.errors import InputError
 from relctl_core.settings import Settings, load_settings
-from relctl_core.tables import CANCELLED, DONE, FAILED
+from relctl_core.states import CANCELLED, DONE, FAILED
 
 if TYPE_CHECKING:
     from relctl_core.db import Experiment, Stage
@@ -20,16 +20,6 @@ def settings_with_schema() -> Settings:
 
     settings = load_settings()
     check_services(settings)
-    return settings
-
-
-def settings_with_database() -> Settings:
-    """Settings for a command that only reads the run database: it must be reachable and current; the
-    broker is not needed, and neither is anything that talks to it."""
-    from relctl_core.migrate import check_database
-
-    settings = load_settings()
-    check_database(settings.database_url)
     return settings
 
 

@@ -1,11 +1,13 @@
 """Leaderboards from the run database: runs ranked by the CV mean of a metric, baselines beside them.
 
-The ranking, the filters, the F1avg pairing and the cut to the rows shown run in the database, on
+The ranking, the filters, the F1avg pairs and the cut to the rows shown run in the database, on
 indexes made for them (tables.py), and only the rows shown come back: a board reads about as much at ten
-thousand experiments as at a hundred, but for the F1avg pairing, which must see every finished run.
-``limit`` keeps the top rows of each task (of each task and language with ``by_language``), so that
-one task's runs never push the other's off the board; the board says whether the limit left rows out
-and, where that is cheap to know, how many there were.
+thousand experiments as at a hundred. ``limit`` keeps the top rows of each task (of each task and
+language with ``by_language``), so that one task's runs never push the other's off the board; the
+board says whether the limit left rows out and, where that is cheap to know, how many there were.
+
+The statements are read_statements.py's; this module imports no SQLAlchemy, so that the read commands
+can run them on the database's own driver (reads.py).
 """
 
 from __future__ import annotations
@@ -14,24 +16,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    ColumnElement,
-    and_,
-    case,
-    func,
-    literal,
-    literal_column,
-    select,
-    tuple_,
-    union_all,
-)
-from sqlalchemy.engine import Connection
-
 from relctl_core.errors import InputError
-from relctl_core.names import TASK_CODES
-from relctl_core.tables import DONE, experiments, metrics, runs
+from relctl_core.reads import AlchemyReads, Reads, scalar
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
     from sqlalchemy.orm import Session
 
 DEFAULT_METRIC = "f1@oof"
@@ -49,25 +38,44 @@ KNOWN_METRICS = (
 )  # fmt: skip
 
 
+def _statements() -> Any:
+    """The statement builders, imported (with SQLAlchemy) only where a statement must be built."""
+    from relctl_core import read_statements
+
+    return read_statements
+
+
+def _reads(database: Any) -> Reads:
+    if hasattr(database, "rows"):
+        return database  # type: ignore[no-any-return]
+    # Core statements, on a session's connection where given one: the ORM's execution path costs a
+    # board of a thousand rows tens of milliseconds and brings nothing to rows that are not objects.
+    from sqlalchemy.engine import Connection
+
+    return AlchemyReads(database if isinstance(database, Connection) else database.connection())
+
+
 @dataclass(frozen=True)
 class Board:
     """A leaderboard as shown: its rows and F1avg pairs after the limit, and what the limit left out.
 
-    ``ranked`` is the number of rows ranked before the limit where it was counted: always for the
-    overall board and for one experiment's, not for the per-language board of every experiment (ten
-    times as many rows, and counting them would cost more than the board); ``cut`` says whether the
-    limit left rows out. ``pairs`` is the number of F1avg pairs before the limit."""
+    ``ranked`` is the number of rows ranked before the limit where it was counted: for the overall
+    board when asked, and for one experiment's, never for the per-language board of every experiment
+    (ten times as many rows, and counting them would cost more than the board); ``cut`` says whether
+    the limit left rows out. ``pairs`` is the number of F1avg pairs before the limit where counted
+    (as ``ranked``), ``pairs_cut`` whether the limit left pairs out."""
 
     metric: str
     rows: list[dict[str, Any]]
     ranked: int | None
     cut: bool
     f1avg: list[dict[str, Any]]
-    pairs: int
+    pairs: int | None
+    pairs_cut: bool = False
 
 
 def leaderboard(
-    database: Connection | Session,
+    database: Connection | Session | Reads,
     *,
     experiment_id: int | None = None,
     task: str | None = None,
@@ -78,7 +86,7 @@ def leaderboard(
 ) -> Board:
     """Finished runs ranked by the CV mean of ``metric``: one row per run and task (and language with
     by_language), best first within each task (and language), NaN means last, ties by run id; the top
-    ``limit`` of each (None: all), and the F1avg pairs of the same runs, best first.
+    ``limit`` of each (None: all), and the F1avg pairs of finished runs, best first.
 
     Each row: experiment, run, kind, task, language, the ranking metric's mean/std/folds and the
     95 % interval of the mean (low/high, None where not computed), the CV means
@@ -87,25 +95,25 @@ def leaderboard(
     experiment's translator in that language where the run reads translated queries. An unknown task or metric is
     bad input that names the valid ones.
 
-    ``count`` asks for the number of rows ranked (Board.ranked), for a note on what the limit left
-    out: one more read of the ranking index over every experiment, so scripts that only want the rows
+    ``count`` asks for the number of rows and pairs ranked (Board.ranked, Board.pairs), for a note on
+    what the limit left out: one more read over every experiment, so scripts that only want the rows
     skip it. One experiment's board is always counted (a few rows); the per-language board of every
     experiment never is (ten times the rows of the overall one)."""
     task_code = checked_task(task)
-    # Core statements, on a session's connection where given one: the ORM's execution path costs a
-    # board of a thousand rows tens of milliseconds and brings nothing to rows that are not objects.
-    connection = database if isinstance(database, Connection) else database.connection()
-    check_metric(connection, metric)
+    reads = _reads(database)
+    check_metric(reads, metric)
     if limit is not None and limit < 1:
         raise InputError(f"must be at least 1, got {limit}", path="--limit")
     counted = experiment_id is not None or (count and not by_language)
-    rows, ranked, cut = _ranked_rows(connection, experiment_id, task_code, metric, by_language, limit, counted)
+    rows, ranked, cut = _ranked_rows(reads, experiment_id, task_code, metric, by_language, limit, counted)
     # F1avg pairs the overall rows of both tasks: a board of one task, or per language, has none.
     if metric.startswith("f1") and task_code is None and not by_language:
-        averages, pairs = _f1avg(connection, experiment_id, metric, limit)
+        averages, pairs, pairs_cut = _f1avg(reads, experiment_id, metric, limit, counted)
     else:
-        averages, pairs = [], 0
-    return Board(metric=metric, rows=rows, ranked=ranked, cut=cut, f1avg=averages, pairs=pairs)
+        averages, pairs, pairs_cut = [], 0, False
+    return Board(
+        metric=metric, rows=rows, ranked=ranked, cut=cut, f1avg=averages, pairs=pairs, pairs_cut=pairs_cut
+    )
 
 
 def checked_task(task: str | None) -> str | None:
@@ -117,27 +125,27 @@ def checked_task(task: str | None) -> str | None:
     return task.upper()
 
 
-def check_metric(database: Connection | Session, metric: str) -> None:
+def check_metric(database: Connection | Session | Reads, metric: str) -> None:
     """A metric is valid if some run was scored on it or, while no run has been, if the evaluator writes it."""
-    scored = select(metrics.c.id).where(metrics.c.name == metric, metrics.c.fold.is_(None), metrics.c.run_id.is_not(None)).limit(1)
-    if database.scalar(scored) is not None:
+    reads = _reads(database)
+    if scalar(reads, "scored_any", lambda: _statements().scored_any(), {"metric": metric}) is not None:
         return
-    valid = scored_metrics(database) or list(KNOWN_METRICS)
+    valid = scored_metrics(reads) or list(KNOWN_METRICS)
     if metric not in valid:
         raise InputError(f"unknown metric {metric!r}; valid: {', '.join(valid)}", path="--metric")
 
 
-def scored_metrics(database: Connection | Session) -> list[str]:
+def scored_metrics(database: Connection | Session | Reads) -> list[str]:
     """The metrics runs were scored on, the evaluator's in its order first.
 
     Read one name at a time, each the next one up the ranking index, so that finding a dozen names
     does not read millions of rows."""
+    reads = _reads(database)
     names: list[str] = []
     while True:
-        query = select(func.min(metrics.c.name)).where(metrics.c.fold.is_(None), metrics.c.run_id.is_not(None))
-        if names:
-            query = query.where(metrics.c.name > names[-1])
-        name = database.scalar(query)
+        after = bool(names)
+        params = {"after": names[-1]} if after else {}
+        name = scalar(reads, f"scored_name:{after}", lambda after=after: _statements().scored_name(after), params)
         if name is None:
             break
         names.append(name)
@@ -146,84 +154,56 @@ def scored_metrics(database: Connection | Session) -> list[str]:
 
 
 def _ranked_rows(
-    connection: Connection, experiment_id: int | None, task_code: str | None, metric: str, by_language: bool, limit: int | None, counted: bool
+    reads: Reads,
+    experiment_id: int | None,
+    task_code: str | None,
+    metric: str,
+    by_language: bool,
+    limit: int | None,
+    counted: bool,
 ) -> tuple[list[dict[str, Any]], int | None, bool]:
     """(the rows shown, the rows ranked where counted, whether the limit left rows out)."""
-    # 1. The top of each (language, task) group. The ranking index holds a group best first (defined
-    # means by value, descending, then run id; NaN means, ranked last, by run id), so each top is read
-    # off the start of its range and nothing is sorted; one row more than the limit tells a cut group.
-    unfinished = select(runs.c.id).where(runs.c.status != DONE).cte("unfinished")
-    conditions = [
-        metrics.c.name == metric,
-        metrics.c.fold.is_(None),
-        metrics.c.language.is_not(None) if by_language else metrics.c.language.is_(None),
-        not_unfinished := metrics.c.run_id.not_in(select(unfinished.c.id)),
-    ]
-    if experiment_id is not None:
-        conditions.append(metrics.c.run_id.in_(select(runs.c.id).where(runs.c.experiment_id == experiment_id)))
-    if task_code is not None:
-        conditions.append(metrics.c.task == task_code)
+    has_experiment, has_task = experiment_id is not None, task_code is not None
+    filters = {
+        "metric": metric,
+        **({"experiment": experiment_id} if has_experiment else {}),
+        **({"task": task_code} if has_task else {}),
+    }
+    shape = f"{has_experiment}:{has_task}:{by_language}"
+    # 1. The groups (language, task) of the board.
     ranked: int | None = None
     if counted:
-        counts = select(metrics.c.language, metrics.c.task, func.count()).where(*conditions).group_by(metrics.c.language, metrics.c.task)
-        found = connection.execute(counts).all()
+        found = reads.rows(
+            f"group_counts:{shape}",
+            lambda: _statements().group_counts(has_experiment, has_task, by_language),
+            filters,
+        )
         groups, ranked = [(language, task) for language, task, _ in found], sum(rows for _, _, rows in found)
     else:
-        # Unfinished runs are left to the tops: a group of nothing else comes out of them empty.
-        groups = _groups_along_the_index(connection, [c for c in conditions if c is not not_unfinished])
+        groups = _groups_along_the_index(reads, filters, has_experiment, has_task, by_language)
     if not groups:
         return [], ranked, False
-    tops = []
-    columns = (metrics.c.run_id, metrics.c.task, metrics.c.language, metrics.c.value)
-    # Ordered as the index is, leading columns included: PostgreSQL takes `language IS NULL` for no
-    # equality, and would sort the whole group to order it by value alone.
-    index_order = (metrics.c.language, metrics.c.task, metrics.c.value.desc(), metrics.c.run_id)
-    more = None if limit is None else limit + 1
-    for language, task in groups:
-        in_group = [*conditions, metrics.c.task == task] + ([] if language is None else [metrics.c.language == language])
-        tops.append(select(*columns).where(*in_group, metrics.c.value.is_not(None)).order_by(*index_order).limit(more))
-        tops.append(select(*columns).where(*in_group, metrics.c.value.is_(None)).order_by(*index_order).limit(more))
-    # Each top a subquery of its own, so that its ORDER BY and LIMIT hold on SQLite too.
-    top = union_all(*(select(*t.subquery().c) for t in tops)).subquery("top")
 
-    # 2. In the same statement, what the rows read show: their runs, and by key their CV rows of the
-    # ranking and headline metrics (a handful per row, not the ranking's hundreds of thousands).
-    shown_metric = metrics.alias("shown")
-    query = (
-        select(
-            top.c.run_id,
-            top.c.task,
-            top.c.language,
-            top.c.value.label("mean"),
-            runs.c.experiment_id,
-            experiments.c.name.label("experiment"),
-            runs.c.name.label("run"),
-            runs.c.kind,
-            runs.c.config["mode"].as_string().label("mode"),
-            shown_metric.c.name,
-            shown_metric.c.value,
-            shown_metric.c.std,
-            shown_metric.c.n,
-            shown_metric.c.low,
-            shown_metric.c.high,
-        )
-        .select_from(top)
-        .join(runs, runs.c.id == top.c.run_id)
-        .join(experiments, experiments.c.id == runs.c.experiment_id)
-        .outerjoin(
-            shown_metric,
-            and_(
-                shown_metric.c.run_id == top.c.run_id,
-                shown_metric.c.name.in_(sorted({metric, *SHOWN, THRESHOLD})),
-                shown_metric.c.fold.is_(None),
-                shown_metric.c.language == top.c.language if by_language else shown_metric.c.language.is_(None),
-                shown_metric.c.task == top.c.task,
-            ),
-        )
+    # 2. In one statement, the top of each group (one row more than the limit tells a cut group), their
+    # runs, and the CV rows of the ranking and headline metrics.
+    shown = sorted({metric, *SHOWN, THRESHOLD})
+    params: dict[str, Any] = {**filters, **{f"shown_{i}": name for i, name in enumerate(shown)}}
+    for i, (language, task) in enumerate(groups):
+        params[f"task_{i}"] = task
+        if by_language:
+            params[f"language_{i}"] = language
+    if limit is not None:
+        params["limit"] = limit + 1
+    found = reads.rows(
+        f"board:{len(groups)}:{shape}:{limit is not None}:{len(shown)}",
+        lambda: _statements().board(
+            len(groups), has_experiment, has_task, by_language, limit is not None, len(shown)
+        ),
+        params,
     )
     read: dict[tuple[int, str, str | None], Any] = {}
     shown_values: dict[tuple[int, str, str | None], dict[str, tuple[Any, ...]]] = defaultdict(dict)
-    for r in connection.execute(query):
+    for r in found:
         key = (r.run_id, r.task, r.language)
         read[key] = r
         if r.name is not None:
@@ -234,14 +214,14 @@ def _ranked_rows(
         by_group[(r.task, r.language)].append(r)
     cut = False
     rows: list[dict[str, Any]] = []
-    chrf = _translation_quality(connection, {r.experiment_id for r in read.values()}) if by_language else {}
+    chrf = _translation_quality(reads, {r.experiment_id for r in read.values()}) if by_language else {}
     # Groups as Python orders text (whatever the database's collation), best first within each.
     for group in sorted(by_group, key=lambda key: (key[0], key[1] or "")):
         best_first = sorted(by_group[group], key=lambda r: (r.mean is None, -(r.mean or 0.0), r.run_id))
         cut = cut or (limit is not None and len(best_first) > limit)
         for r in best_first[:limit]:
-            found = shown_values[(r.run_id, r.task, r.language)]
-            mean, std, folds, low, high = found[metric]
+            values = shown_values[(r.run_id, r.task, r.language)]
+            mean, std, folds, low, high = values[metric]
             row: dict[str, Any] = {
                 "experiment_id": r.experiment_id,
                 "experiment": r.experiment,
@@ -258,9 +238,9 @@ def _ranked_rows(
                 "low": low,
                 "high": high,
             }
-            row.update({name: found[name][0] for name in SHOWN if name in found})
-            if THRESHOLD in found and not by_language:  # tuned on all of a task's rows: no language has one
-                row["threshold"] = found[THRESHOLD][0]
+            row.update({name: values[name][0] for name in SHOWN if name in values})
+            if THRESHOLD in values and not by_language:  # tuned on all of a task's rows: no language has one
+                row["threshold"] = values[THRESHOLD][0]
             reads_translations = r.kind == "model" and (r.mode or "orig") != "orig"
             quality = chrf.get((r.experiment_id, r.task, r.language))
             if reads_translations and quality is not None:
@@ -269,106 +249,79 @@ def _ranked_rows(
     return rows, ranked, cut
 
 
-def _groups_along_the_index(connection: Connection, conditions: list[Any]) -> list[tuple[str | None, str]]:
+def _groups_along_the_index(
+    reads: Reads, filters: dict[str, Any], has_experiment: bool, has_task: bool, by_language: bool
+) -> list[tuple[str | None, str]]:
     """The (language, task) groups that hold rows, each found by one step along the ranking index past
     the one before: a board's groups without reading its rows (hundreds of thousands per language)."""
     groups: list[tuple[str | None, str]] = []
     while True:
-        query = select(metrics.c.language, metrics.c.task).where(*conditions).order_by(metrics.c.language, metrics.c.task).limit(1)
-        if groups:
-            language, task = groups[-1]
-            # All languages are NULL on the overall board (and none on the per-language one).
-            past = metrics.c.task > task if language is None else tuple_(metrics.c.language, metrics.c.task) > tuple_(language, task)
-            query = query.where(past)
-        found = connection.execute(query).first()
-        if found is None:
+        past = bool(groups)
+        params = dict(filters)
+        if past:
+            params["after_task"] = groups[-1][1]
+            if by_language:
+                params["after_language"] = groups[-1][0]
+        found = reads.rows(
+            f"next_group:{has_experiment}:{has_task}:{by_language}:{past}",
+            lambda past=past: _statements().next_group(has_experiment, has_task, by_language, past),
+            params,
+        )
+        if not found:
             return groups
-        groups.append((found[0], found[1]))
+        groups.append((found[0][0], found[0][1]))
 
 
-def _translation_quality(connection: Connection, experiment_ids: set[int]) -> dict[tuple[int, str, str], float | None]:
+def _translation_quality(reads: Reads, experiment_ids: set[int]) -> dict[tuple[int, str, str], float | None]:
     """(experiment, task, language) -> chrF of the experiment's translator on the reference set, where its
     translate stage measured one (the latest, where several did): per-language relevance beside
     per-language translation quality."""
-    query = (
-        select(metrics.c.experiment_id, metrics.c.task, metrics.c.language, metrics.c.value)
-        .where(metrics.c.experiment_id.in_(sorted(experiment_ids)), metrics.c.name == CHRF, metrics.c.run_id.is_(None), metrics.c.language.is_not(None))
-        .order_by(metrics.c.id)
-    )
-    return {(e, (t or "").upper(), lang): v for e, t, lang, v in connection.execute(query)}
+    ids = sorted(experiment_ids)
+    # Statement shapes by powers of two (the last id repeated), so that a few shapes serve every board.
+    size = 1 << max(0, len(ids) - 1).bit_length()
+    params = {f"experiment_{i}": ids[min(i, len(ids) - 1)] for i in range(size)}
+    found = reads.rows(f"translation_quality:{size}", lambda: _statements().translation_quality(size), params)
+    return {(e, (t or "").upper(), lang): v for e, t, lang, v in found}
 
 
-def _name_without_task(name: Any) -> ColumnElement[str]:
-    """A run's name less its ``task=...`` part, comma-fenced (",r=8,"): what a QC run of a sweep shares
-    with its QI twin. Run names are the sweep's settings, ``key=value`` joined by commas, so runs of
-    one experiment that differ only in their task differ only in that part."""
-    fenced: ColumnElement[str] = literal(",") + name + literal(",")
-    for task in TASK_CODES:
-        fenced = func.replace(fenced, f",task={task},", ",")
-    return fenced
-
-
-def _f1avg(connection: Connection, experiment_id: int | None, metric: str, limit: int | None) -> tuple[list[dict[str, Any]], int]:
-    """F1avg = 0.5 F1_QC + 0.5 F1_QI for runs of one experiment that differ only in their task.
-
-    A model for both tasks pairs with itself, never with the single-task runs beside it; baselines
-    pair by name. Best first; ties in the order of the pairs' QC rows on the board."""
-    conditions = [metrics.c.name == metric, metrics.c.fold.is_(None), metrics.c.language.is_(None), metrics.c.value.is_not(None), runs.c.status == DONE]
-    if experiment_id is not None:
-        conditions.append(runs.c.experiment_id == experiment_id)
-    means = (
-        select(
-            runs.c.experiment_id,
-            runs.c.kind,
-            _name_without_task(runs.c.name).label("pair"),
-            case((runs.c.task == "BOTH", runs.c.id), else_=0).label("both_run"),
-            runs.c.id.label("run_id"),
-            metrics.c.task,
-            metrics.c.value,
-        )
-        .join(runs, runs.c.id == metrics.c.run_id)
-        .where(*conditions)
-        .subquery("means")
-    )
-    qc = func.max(case((means.c.task == "QC", means.c.value)))
-    qi = func.max(case((means.c.task == "QI", means.c.value)))
-    pairs = (
-        select(
-            means.c.experiment_id,
-            means.c.both_run,
-            (literal(0.5) * qc + literal(0.5) * qi).label("f1avg"),
-            qc.label("qc"),
-            func.min(case((means.c.task == "QC", means.c.run_id))).label("qc_run"),
-            func.count().over().label("pairs"),
-        )
-        .group_by(means.c.experiment_id, means.c.kind, means.c.pair, means.c.both_run)
-        # Both tasks present: the aggregates already computed say so (means are never NULL here).
-        .having(and_(qc.is_not(None), qi.is_not(None)))
-        .order_by(literal_column("f1avg").desc(), literal_column("qc").desc(), literal_column("qc_run"))
-    )
+def _f1avg(
+    reads: Reads, experiment_id: int | None, metric: str, limit: int | None, counted: bool
+) -> tuple[list[dict[str, Any]], int | None, bool]:
+    """F1avg = 0.5 F1_QC + 0.5 F1_QI of the stored pairs (relctl_core.pairs) whose runs are both done:
+    (the top ``limit``, best first, the pairs there are where counted, whether the limit left some out)."""
+    has_experiment = experiment_id is not None
+    params: dict[str, Any] = {"metric": metric, **({"experiment": experiment_id} if has_experiment else {})}
     if limit is not None:
-        pairs = pairs.limit(limit)
-    top = pairs.subquery("pairs")
-    # The names, of the pairs shown only: a pair is named by its QC run, less its task.
-    query = (
-        select(top, runs.c.name.label("run"), experiments.c.name.label("experiment"))
-        .join(runs, runs.c.id == top.c.qc_run)
-        .join(experiments, experiments.c.id == top.c.experiment_id)
-        .order_by(top.c.f1avg.desc(), top.c.qc.desc(), top.c.qc_run)
+        params["limit"] = limit + 1
+    found = reads.rows(
+        f"top_pairs:{has_experiment}:{limit is not None}",
+        lambda: _statements().top_pairs(has_experiment, limit is not None),
+        params,
     )
-    averages, total = [], 0
-    for r in connection.execute(query).mappings():
-        without_task = ",".join(part for part in r["run"].split(",") if not part.startswith("task="))
+    cut = limit is not None and len(found) > limit
+    averages = []
+    for r in found[:limit]:
+        without_task = ",".join(part for part in r.run.split(",") if not part.startswith("task="))
         averages.append(
             {
-                "experiment_id": r["experiment_id"],
-                "run": r["run"] if r["both_run"] else (without_task or r["experiment"]),
+                "experiment_id": r.experiment_id,
+                "run": r.run if r.both else (without_task or r.experiment),
                 "metric": metric,
-                "f1avg": r["f1avg"],
+                "f1avg": r.f1avg,
             }
         )
-        total = r["pairs"]
-    return averages, total
+    total = None
+    if counted:
+        count_params = {k: v for k, v in params.items() if k != "limit"}
+        total = scalar(
+            reads,
+            f"pair_count:{has_experiment}",
+            lambda: _statements().pair_count(has_experiment),
+            count_params,
+        )
+    elif not cut:
+        total = len(averages)
+    return averages, total, cut
 
 
 def _setting_order(value: str) -> tuple[int, float, str]:
@@ -392,7 +345,14 @@ def sweep_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         parts = [part.split("=", 1) for part in row["run"].split(",")]
         if all(len(part) == 2 for part in parts):
             settings_of[row["run_id"]] = {key: value for key, value in parts if key != "task"}
-    swept = sorted({key for settings in settings_of.values() for key in settings if len({s.get(key) for s in settings_of.values()}) > 1})
+    swept = sorted(
+        {
+            key
+            for settings in settings_of.values()
+            for key in settings
+            if len({s.get(key) for s in settings_of.values()}) > 1
+        }
+    )
     if not swept:
         return []
     table = [

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import ast
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
 
 from relctl_core.engine import get_engine
-from relctl_core.errors import InputError, RelctlError, first_line
-from relctl_core.settings import redact_url
+from relctl_core.errors import RelctlError
+from relctl_core.reads import unusable_database
+from relctl_core.revisions import MIGRATIONS, head_revision
 
 if TYPE_CHECKING:
     from alembic.config import Config
-
-MIGRATIONS = Path(__file__).with_name("migrations")
-
 
 def alembic_config(url: str) -> Config:
     from alembic.config import Config
@@ -26,31 +21,6 @@ def alembic_config(url: str) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
-
-
-@cache
-def head_revision() -> str:
-    """The newest migration: the revision that no other migration revises.
-
-    Read from the migration files' own ``revision`` and ``down_revision`` assignments rather than
-    through Alembic, so that checking the schema costs a command no Alembic import (test_migrations
-    checks that Alembic finds the same head)."""
-    revisions: set[str] = set()
-    revised: set[str] = set()
-    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else getattr(node, "target", None)
-            if not isinstance(target, ast.Name) or getattr(node, "value", None) is None:
-                continue
-            value = ast.literal_eval(node.value)  # type: ignore[arg-type]
-            if target.id == "revision":
-                revisions.add(value)
-            elif target.id == "down_revision" and value is not None:
-                revised.update([value] if isinstance(value, str) else value)
-    heads = revisions - revised
-    if len(heads) != 1:
-        raise RelctlError(f"the migrations in {MIGRATIONS} have {len(heads)} heads: {sorted(heads)}")
-    return heads.pop()
 
 
 def current_revision(url: str) -> str | None:
@@ -107,5 +77,5 @@ def check_database(url: str) -> None:
         ensure_schema(url)
     except Exception as exc:
         if type(exc).__module__.startswith("sqlalchemy"):
-            raise InputError(f"cannot use the run database {redact_url(url)}: {first_line(exc)}", path="RELCTL_DATABASE_URL") from None
+            raise unusable_database(url, exc) from None
         raise

@@ -42,6 +42,7 @@ from relctl_core.db import (
 )
 from relctl_core.errors import InputError, RelctlError
 from relctl_core.liveness import end_orphaned_training, holder_is_gone, host_name, host_of, process_identity
+from relctl_core.pairs import refresh_pairs
 from relctl_core.settings import Settings, load_settings
 from relctl_core.stages import Plan, stable_hash
 
@@ -663,7 +664,7 @@ def _artifacts_exist(settings: Settings, output: dict[str, Any] | None) -> bool:
 
 
 def _finish(session: Session, stage: Stage, output: dict[str, Any], *, cache_key: str, cached_from: int | None) -> None:
-    """Mark the stage done and record its metrics as rows, in one transaction."""
+    """Mark the stage done and record its metrics as rows (and the F1avg pairs they make), in one transaction."""
     stage.status = DONE
     stage.output = output
     stage.cache_key = cache_key
@@ -689,6 +690,11 @@ def _finish(session: Session, stage: Stage, output: dict[str, Any], *, cache_key
                 high=_finite(record.get("high")),
             )
         )
+    # A run's CV means of an F1 metric are what its experiment's F1avg pairs average: the pairs follow
+    # any change of a run's metrics (written, rewritten or, by a stage done again, gone).
+    if stage.run_id is not None:
+        session.flush()
+        refresh_pairs(session.connection(), stage.experiment_id)
 
 
 def _finite(value: Any) -> float | None:

@@ -11,6 +11,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -24,9 +25,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-# Stage and experiment states. A stage goes pending -> queued -> running -> done | failed | cancelled.
-PENDING, QUEUED, RUNNING, DONE, FAILED, CANCELLED = "pending", "queued", "running", "done", "failed", "cancelled"
-ACTIVE = (PENDING, QUEUED, RUNNING)
+from relctl_core.states import ACTIVE, CANCELLED, DONE, FAILED, PENDING, QUEUED, RUNNING
+
+__all__ = ["ACTIVE", "CANCELLED", "DONE", "FAILED", "PENDING", "QUEUED", "RUNNING"]
 
 
 def utcnow() -> dt.datetime:
@@ -173,6 +174,25 @@ Index(
     postgresql_where=metrics.c.fold.is_(None),
     sqlite_where=metrics.c.fold.is_(None),
 )
+
+# F1avg = 0.5 F1(QC) + 0.5 F1(QI) of each pair of an experiment's runs that differ only in their task
+# (a model for both tasks pairs with itself), per F1 metric. Written with the metrics it averages
+# (relctl_core.pairs), so that the overall board reads its top off an index rather than pairing every
+# run of every experiment at each look. A pair is shown while both its runs are done.
+pairs = Table(
+    "pairs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("experiment_id", Integer, _cascade("experiments.id"), nullable=False, index=True),
+    Column("metric", String(64), nullable=False),
+    Column("qc_run_id", Integer, _cascade("runs.id"), nullable=False),
+    Column("qi_run_id", Integer, _cascade("runs.id"), nullable=False),
+    Column("both", Boolean, nullable=False),  # one model for both tasks: qc_run_id == qi_run_id
+    Column("value", Float, nullable=False),
+    Column("qc", Float, nullable=False),  # breaks ties: the better QC first
+)
+# The overall board's F1avg: a metric's pairs best first, as the board orders them.
+Index("ix_pairs_ranking", pairs.c.metric, pairs.c.value.desc(), pairs.c.qc.desc(), pairs.c.qc_run_id)
 
 # The translation cache, shared by every experiment: one row per (backend, model, source text).
 translations = Table(

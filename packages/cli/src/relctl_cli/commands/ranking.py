@@ -1,23 +1,33 @@
-"""`relctl leaderboard` and `relctl list`: reads of the run database in SQLAlchemy Core.
+"""`relctl leaderboard` and `relctl list`: reads of the run database.
 
-These are the commands people and scripts call most, so they import neither the ORM nor the models
-(relctl_core.tables and relctl_core.engine only): on a small host that halves their start.
+These are the commands people and scripts call most, so they import neither the ORM nor the models,
+and once their statements are compiled not even SQLAlchemy: relctl_core.reads runs them on the
+database's own driver. On a small host that is most of their start.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from typing import Any
 
 import click
-from relctl_core.engine import connection_scope
 from relctl_core.leaderboard import DEFAULT_LIMIT, DEFAULT_METRIC
-from relctl_core.settings import Settings
-from relctl_core.tables import experiments, runs
-from sqlalchemy import func, select
+from relctl_core.reads import read_scope, scalar
+from relctl_core.settings import Settings, load_settings
 
-from relctl_cli.common import settings_with_database
 from relctl_cli.render import console, emit_json, table, with_interval
+
+
+def _statements() -> Any:
+    from relctl_core import read_statements
+
+    return read_statements
+
+
+def _when(value: Any) -> Any:
+    """A time as SQLAlchemy would return it: SQLite's driver gives the text it stored."""
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 @click.command(name="list")
@@ -30,17 +40,14 @@ def list_experiments(limit: int, as_json: bool) -> None:
     Example:
       relctl list --limit 5
     """
-    settings = settings_with_database()
-    e = experiments.c
-    with connection_scope(settings.database_url) as connection:
+    with read_scope(load_settings()) as reads:
         # Only the experiments shown, and their run counts, leave the database.
-        run_count = select(func.count(runs.c.id)).where(runs.c.experiment_id == e.id).correlate(experiments).scalar_subquery()
-        query = select(e.id, e.name, e.status, run_count, e.created_at, e.finished_at)
+        found = reads.rows("recent_experiments", lambda: _statements().recent_experiments(), {"limit": limit})
         rows = [
-            {"id": e_id, "name": name, "status": status, "runs": count, "created": created, "finished": finished}
-            for e_id, name, status, count, created, finished in connection.execute(query.order_by(e.id.desc()).limit(limit))
+            {"id": e_id, "name": name, "status": status, "runs": count, "created": _when(created), "finished": _when(finished)}
+            for e_id, name, status, count, created, finished in found
         ]
-        total = connection.scalar(select(func.count(e.id))) if len(rows) == limit else len(rows)
+        total = scalar(reads, "experiment_count", lambda: _statements().experiment_count(), {}) if len(rows) == limit else len(rows)
     note = f"showing the newest {len(rows):,} of {total:,} experiments; --limit to see more" if len(rows) < total else None
     if as_json:
         emit_json(rows)
@@ -72,8 +79,7 @@ def leaderboard_command(experiment_id: int | None, task: str | None, metric: str
       relctl leaderboard --task qc --metric roc_auc
       relctl leaderboard --experiment 12 --by language --json
     """
-    settings = settings_with_database()
-    print_leaderboard(settings, experiment_id=experiment_id, task=task, metric=metric, by_language=by == "language", as_json=as_json, limit=limit, marks=marks)
+    print_leaderboard(load_settings(), experiment_id=experiment_id, task=task, metric=metric, by_language=by == "language", as_json=as_json, limit=limit, marks=marks)
 
 
 def print_leaderboard(
@@ -89,9 +95,9 @@ def print_leaderboard(
 ) -> None:
     from relctl_core.leaderboard import leaderboard, sweep_table
 
-    with connection_scope(settings.database_url) as connection:
+    with read_scope(settings) as reads:
         # The count of rows ranked is for the note people read; a script reading --json only wants the rows.
-        board = leaderboard(connection, experiment_id=experiment_id, task=task, metric=metric, by_language=by_language, limit=limit, count=not as_json)
+        board = leaderboard(reads, experiment_id=experiment_id, task=task, metric=metric, by_language=by_language, limit=limit, count=not as_json)
     rows, averages = board.rows, board.f1avg
     rows_note = pairs_note = None
     if board.cut:
@@ -99,8 +105,9 @@ def print_leaderboard(
         what = "rows" if by_language else "runs"
         of = f" of {board.ranked:,}" if board.ranked is not None else ""
         rows_note = f"showing {len(rows):,}{of} {what}, the top {limit} of {each}; --limit to see more"
-    if len(averages) < board.pairs:
-        pairs_note = f"showing {len(averages):,} of {board.pairs:,} F1avg pairs; --limit to see more"
+    if board.pairs_cut:
+        shown = f"{len(averages):,} of {board.pairs:,}" if board.pairs is not None else f"the top {len(averages):,}"
+        pairs_note = f"showing {shown} F1avg pairs; --limit to see more"
     # One experiment's sweep, as the ranking metric against each swept value.
     sweep = sweep_table(rows) if experiment_id is not None and not by_language else []
     judged = judged_marks(settings, experiment_id, task, metric) if marks and experiment_id is not None and not by_language else None
