@@ -302,3 +302,46 @@ def test_the_report_is_built_once_per_state_of_the_experiment(client: Any, seede
     monkeypatch.setattr("relctl_evaluator.report.build_report", nothing_scored)
     answer = client.get(f"/experiments/{seeded.running}/report")
     assert answer.status_code == 409 and "nothing to report" in _message(answer.text)
+
+
+def test_recently_finished_experiments_are_built_before_their_first_view(seeded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`relctl ui --prebuild N` builds the report and judged board of the N experiments that finished
+    last, in a thread of its own: their first view reads a file. A running experiment is not built."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from relctl_ui.app import create_app
+
+    reports: list[int] = []
+    judged: list[int] = []
+
+    def build_report(_settings: Any, ids: list[int], **_kwargs: Any) -> dict[str, Any]:
+        reports.extend(ids)
+        return {"ids": list(ids)}
+
+    def judged_board(_session: Any, _settings: Any, experiment_id: int, **_kwargs: Any) -> list[dict[str, Any]]:
+        judged.append(experiment_id)
+        return []
+
+    monkeypatch.setattr("relctl_evaluator.report.build_report", build_report)
+    monkeypatch.setattr("relctl_evaluator.report_html.render_page", lambda report: f"<html><body>report of {report['ids']}</body></html>")
+    monkeypatch.setattr("relctl_evaluator.judged.judged_board", judged_board)
+    app = create_app(seeded.settings, resamples=200, prebuild=1)
+    prebuilder = app.state.prebuilder
+    try:
+        deadline = time.monotonic() + 120  # a bound on the wait, not a speed check
+        while not prebuilder.built and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # The last finished of the two finished experiments (same finish time: the higher id), only.
+        last = max(seeded.finished, seeded.hostile)
+        assert [key.split("-")[0] for key in prebuilder.built] == [str(last)]
+        assert reports == [last] and judged == [last]
+        client = TestClient(app, raise_server_exceptions=False)
+        assert client.get(f"/experiments/{last}/report").text == f"<html><body>report of [{last}]</body></html>"
+        assert client.get(f"/experiments/{last}/judged").status_code == 200
+        assert reports == [last] and judged == [last]  # the first views read what was built
+        prebuilder.build_recent()  # another look: nothing new has finished
+        assert reports == [last]
+    finally:
+        prebuilder.stop()

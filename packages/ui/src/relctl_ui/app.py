@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relctl_ui import formatting, queries
 from relctl_ui.readonly import read_only_engine, read_only_settings
-from relctl_ui.slow_parts import SlowParts, cache_dir
+from relctl_ui.slow_parts import Prebuilder, SlowParts, cache_dir
 
 log = logging.getLogger("relctl.ui")
 TEMPLATES = Path(__file__).with_name("templates")
@@ -59,9 +59,11 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(env=environment)
 
 
-def create_app(settings: Settings, *, resamples: int = 2000) -> FastAPI:
+def create_app(settings: Settings, *, resamples: int = 2000, prebuild: int = 0) -> FastAPI:
     """The app over the run database of ``settings``, opened read-only. ``resamples``: bootstrap
-    resamples of the intervals that the pages compute (comparisons, judged boards, reports)."""
+    resamples of the intervals that the pages compute (comparisons, judged boards, reports).
+    ``prebuild``: how many of the most recently finished experiments get their report and judged
+    board built ahead of their first view, by a thread of the app's (0: on first view only)."""
     app = FastAPI(title="relctl", docs_url=None, redoc_url=None, openapi_url=None)
     templates = _templates()
     slow = SlowParts(lambda: read_only_settings(settings), cache_dir(settings), resamples=resamples)
@@ -75,6 +77,15 @@ def create_app(settings: Settings, *, resamples: int = 2000) -> FastAPI:
             yield connection
         finally:
             connection.close()
+
+    if prebuild > 0:
+
+        def recently_finished() -> list[tuple[int, str]]:
+            with reading() as connection:
+                return [(e, queries.report_key(connection, e)) for e in queries.recently_finished(connection, prebuild)]
+
+        app.state.prebuilder = Prebuilder(slow, recently_finished, metric=DEFAULT_METRIC)
+        app.state.prebuilder.start()
 
     def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(request, template, {"database": database, **context}, status_code=status_code)

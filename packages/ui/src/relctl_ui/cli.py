@@ -50,12 +50,18 @@ def database_warning(url: str) -> str | None:
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on (0.0.0.0 shows the run database to the network).")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--resamples", default=2000, show_default=True, type=click.IntRange(min=100), help="Bootstrap resamples of the intervals the pages compute.")
-def ui(host: str, port: int, resamples: int) -> None:
+@click.option(
+    "--prebuild", default=10, show_default=True, type=click.IntRange(min=0),
+    help="Build the report and judged board of this many of the most recently finished experiments ahead of their first view, and of each that finishes meanwhile (0: on first view only).",
+)  # fmt: skip
+def ui(host: str, port: int, resamples: int, prebuild: int) -> None:
     """Serve a read-only web app over the run database: experiments, leaderboards, live stage progress,
     comparisons of two runs, stage logs and each experiment's report.
 
     The app never writes to the run database (its connections are read-only); built reports are kept
-    in RELCTL_HOME/ui-cache. Ctrl-C stops it.
+    in RELCTL_HOME/ui-cache. The parts that resample out-of-fold rows (reports, judged boards) take
+    seconds to build: those of the experiments that finished last are built ahead (--prebuild), the
+    others on their first view. Ctrl-C stops it.
     """
     from pathlib import Path
 
@@ -76,5 +82,5 @@ def ui(host: str, port: int, resamples: int) -> None:
         click.echo(f"warning: {warning}", err=True)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"relctl ui on http://{shown}:{port}/ (run database {redact_url(settings.database_url)}, read-only); Ctrl-C stops it")
-    config = uvicorn.Config(create_app(settings, resamples=resamples), log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(create_app(settings, resamples=resamples, prebuild=prebuild), log_level="warning", access_log=False, lifespan="off")
     uvicorn.Server(config).run(sockets=[sock])

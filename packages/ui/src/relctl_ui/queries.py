@@ -141,6 +141,12 @@ def report_key(connection: Connection, experiment_id: int) -> str:
     return f"{experiment_id}-{status}-{stamp}"
 
 
+def recently_finished(connection: Connection, count: int) -> list[int]:
+    """The ``count`` experiments that finished last (done), newest first."""
+    query = select(experiments.c.id).where(experiments.c.status == DONE).order_by(experiments.c.finished_at.desc(), experiments.c.id.desc())
+    return list(connection.scalars(query.limit(count)))
+
+
 def is_active(status: str) -> bool:
     return status in ACTIVE
 

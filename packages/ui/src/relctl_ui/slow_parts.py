@@ -9,6 +9,7 @@ for that build rather than start another."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
@@ -18,6 +19,7 @@ from typing import Any
 from relctl_core.settings import Settings
 
 CACHE_FOLDER = "ui-cache"
+log = logging.getLogger("relctl.ui")
 
 
 def cache_dir(settings: Settings) -> Path:
@@ -92,6 +94,13 @@ class SlowParts:
         found: dict[str, Any] = json.loads(self._cached(name, build, replaces=f"compare-{safe}-"))
         return found
 
+    def _judged_name(self, key: str, metric: str) -> str:
+        safe_metric = metric.replace("@", "-at-").replace("/", "_")
+        return f"judged-{safe_metric}-{key}-{self.resamples}.json"
+
+    def is_cached_judged(self, key: str, metric: str) -> bool:
+        return (self.folder / self._judged_name(key, metric)).is_file()
+
     def judged(self, experiment_id: int, key: str, metric: str) -> list[dict[str, Any]]:
         """The experiment's judged leaderboard on ``metric`` (relctl_evaluator.judged.judged_board)."""
 
@@ -105,6 +114,51 @@ class SlowParts:
             return json.dumps(board)
 
         safe_metric = metric.replace("@", "-at-").replace("/", "_")
-        name = f"judged-{safe_metric}-{key}-{self.resamples}.json"
+        name = self._judged_name(key, metric)
         rows: list[dict[str, Any]] = json.loads(self._cached(name, build, replaces=f"judged-{safe_metric}-{experiment_id}-"))
         return rows
+
+
+class Prebuilder:
+    """A daemon thread that builds the report and judged board of the experiments that finished last,
+    before anyone asks: the first view of a finished experiment then reads a file too. It looks again
+    every ``period`` seconds, so that an experiment that finishes while the app runs is built within
+    that; a part that cannot be built (nothing scored) is not tried again in the same state."""
+
+    def __init__(self, slow: SlowParts, recent: Callable[[], list[tuple[int, str]]], *, metric: str, period: float = 30.0) -> None:
+        self.slow, self.recent, self.metric, self.period = slow, recent, metric, period
+        self.stopped = threading.Event()
+        self.built: list[str] = []  # the keys built, oldest first (for tests and logs)
+        self._refused: set[str] = set()
+        self._thread = threading.Thread(target=self._run, name="relctl-ui-prebuild", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def build_recent(self) -> None:
+        from relctl_core.errors import RelctlError
+
+        for experiment_id, key in self.recent():
+            if self.stopped.is_set():
+                return
+            if key in self._refused or (self.slow.is_cached_report(key) and self.slow.is_cached_judged(key, self.metric)):
+                continue
+            try:
+                self.slow.judged(experiment_id, key, self.metric)
+                self.slow.report_page(experiment_id, key)
+            except (RelctlError, OSError, KeyError, ValueError) as exc:
+                log.info("experiment %s not built ahead: %s", experiment_id, exc)
+                self._refused.add(key)
+                continue
+            self.built.append(key)
+
+    def _run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.build_recent()
+            except Exception as exc:  # noqa: BLE001 - an unreachable database, say: the pages say it, this tries again
+                log.warning("building recent experiments ahead failed: %s", exc)
+            self.stopped.wait(self.period)
