@@ -4,11 +4,12 @@ Each arm's F1@0.5, F1@oof and ROC-AUC (CV means over the trained folds, each wit
 resampled by query), and for every arm on the base run's folds its paired difference from the base
 (`relctl compare ARM BASE`: query-grouped paired bootstrap and permutation p-value). The split arms
 are on other folds, so they are set beside the base with their own intervals: how much each CV
-estimate moves with the split. Then chrF per language of the translator beside the F1@oof gain of
+estimate moves with the split. Then, on the holdout fold, one fold model against the mean of the fold
+models (the ensemble arm: every fold model predicts rows none trained or validated on). Then chrF per language of the translator beside the F1@oof gain of
 `orig+en` over `orig` in that language. Markdown for bench/RESULTS.md; raw numbers to
 bench/ablation.last.json.
 
-    .venv/bin/python bench/ablation.py [--home DIR]    (DIR re-uses computed stages)
+    .venv/bin/python bench/ablation.py [--home DIR] [--spec FILE]   (DIR re-uses computed stages)
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ def relctl(env: dict[str, str], *args: str) -> dict:
 
 def main() -> int:
     home = Path(sys.argv[sys.argv.index("--home") + 1]) if "--home" in sys.argv else Path(tempfile.mkdtemp(prefix="relctl-ablation-"))
+    spec = Path(sys.argv[sys.argv.index("--spec") + 1]) if "--spec" in sys.argv else SPEC
     env = {**os.environ, "RELCTL_HOME": str(home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     env.setdefault("RELCTL_MODEL_STORE", str(BENCH.parent / ".relctl" / "models"))
     started = time.monotonic()
-    board = relctl(env, "run", str(SPEC), "--json")
+    board = relctl(env, "run", str(spec), "--json")
     wall = time.monotonic() - started
     experiment = board["rows"][0]["experiment_id"]
     scores: dict[str, dict[str, dict]] = {}
@@ -66,6 +68,18 @@ def main() -> int:
         if arm in run_id:
             cells = [compared[(arm, m)] for m in METRICS]
             print(f"| {arm} | " + " | ".join(f"{c['difference']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}] {c['verdict']}" for c in cells) + " |")
+    holdout: dict[str, dict[str, dict]] = {}
+    for metric in METRICS:
+        for part in ("single", "ensemble", "ensemble-single"):
+            ranked = relctl(env, "leaderboard", "--experiment", str(experiment), "--metric", f"holdout.{part}.{metric}", "--json", "--no-marks")
+            for row in ranked["rows"]:
+                if row["language"] is None and row["run"] == "base":
+                    holdout.setdefault(part, {})[metric] = row
+    if holdout:
+        print(f"\n| base run on the holdout fold | {' | '.join(METRICS)} |\n|---|" + "---|" * len(METRICS))
+        for part, label in (("single", "one fold model (mean of the 3)"), ("ensemble", "mean of the 3 fold models"), ("ensemble-single", "ensemble − one fold model")):
+            if part in holdout:
+                print(f"| {label} | " + " | ".join(cell(holdout[part][m]) if m in holdout[part] else "-" for m in METRICS) + " |")
     shown = relctl(env, "show", str(experiment), "--json")
     chrf = next((t["chrf"] for t in shown["translations"] if t.get("chrf")), {})
     gain = compared.get(("mode=orig+en", "f1@oof"), {}).get("languages", {})
@@ -75,7 +89,7 @@ def main() -> int:
             g = gain[language]
             print(f"| {language} | {chrf.get(language, float('nan')):.1f} | {g['difference']:+.4f} [{g['low']:+.4f}, {g['high']:+.4f}] |")
     print(f"\nwall time: {wall / 60:.1f} min, home {home}")
-    (BENCH / "ablation.last.json").write_text(json.dumps({"scores": scores, "compared": {f"{a} {m}": c for (a, m), c in compared.items()}, "chrf": chrf, "wall_seconds": wall}, indent=2))
+    (BENCH / "ablation.last.json").write_text(json.dumps({"scores": scores, "holdout": holdout, "compared": {f"{a} {m}": c for (a, m), c in compared.items()}, "chrf": chrf, "wall_seconds": wall}, indent=2))
     return 0
 
 
