@@ -51,6 +51,14 @@ def test_one_model_for_both_tasks_beside_the_single_task_runs(tmp_path: Path, re
     qc_only = json.loads(relctl("leaderboard", "--task", "qc", "--json", env=relctl_env).stdout)
     assert {row["task"] for row in qc_only["rows"]} == {"QC"} and "task=both" in {row["run"] for row in qc_only["rows"]}
 
+    # The model for both tasks shares each task's folds with that task's runs: compared on QC with the
+    # QC-only run and the QC baseline (it trains on both tasks' folds, which must not tell them apart).
+    run_of = {(row["run"], row["task"]): row["run_id"] for row in board["rows"]}
+    for other in ("task=qc", "baseline:all-relevant"):
+        compared = relctl("compare", str(run_of[("task=both", "QC")]), str(run_of[(other, "QC")]), "--task", "qc", "--json", env=relctl_env)
+        assert compared.returncode == 0, compared.stderr
+        assert json.loads(compared.stdout)["rows"] > 0
+
     stages = _stage_rows(home, 1)
     both_trains = [output for kind, label, output in stages if kind == "train" and "task=both" in label]
     assert len(both_trains) == 1  # one training serves both tasks

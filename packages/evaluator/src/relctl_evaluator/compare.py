@@ -46,10 +46,18 @@ class RunRows:
     queries: list[str]
 
 
-def split_of(session: Session, fold_stage: Stage) -> tuple[str | None, ...]:
-    """The content hashes of the dataset and the fold assignment a fold stage was trained on."""
+def split_of(session: Session, fold_stage: Stage, task: str | None = None) -> tuple[str | None, ...]:
+    """The content hashes of the dataset and the fold assignment a fold stage was trained on: of
+    ``task``'s where given (a model for both tasks trains on both tasks' datasets and folds, and shares
+    each task's with that task's single-task runs and baselines)."""
     deps = [session.get(Stage, dep_id) for dep_id in fold_stage.depends_on]
-    return tuple(sorted(str((dep.output or {}).get("hash")) for dep in deps if dep is not None and dep.kind in ("ingest", "split")))
+    return tuple(
+        sorted(
+            str((dep.output or {}).get("hash"))
+            for dep in deps
+            if dep is not None and dep.kind in ("ingest", "split") and (task is None or dep.config.get("task") == task)
+        )
+    )
 
 
 def dataset_queries(session: Session, settings: Settings, fold_stage: Stage, task: str) -> dict[str, str]:
@@ -99,7 +107,7 @@ def read_run_rows(session: Session, settings: Settings, run_id: int, task: str) 
     except LookupError as exc:
         raise InputError(f"run {run_id} ({run.name}): {exc}") from None
     return RunRows(
-        run_id=run_id, name=run.name, task=task, split=split_of(session, fold_stages[0]), ids=oof.ids, labels=oof.labels,
+        run_id=run_id, name=run.name, task=task, split=split_of(session, fold_stages[0], task), ids=oof.ids, labels=oof.labels,
         probs=oof.probs, folds=oof.folds, languages=oof.languages, queries=[query_of[i] for i in oof.ids],
     )  # fmt: skip
 
