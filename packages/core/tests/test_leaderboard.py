@@ -285,3 +285,15 @@ def test_the_migration_pairs_the_runs_scored_before_it(seeded: str) -> None:
     upgrade(seeded)
     with get_engine(seeded).connect() as connection:
         assert {e: pair_rows(connection, e) for e in written} == written
+
+
+def test_a_per_language_board_whose_groups_hold_only_unfinished_runs_is_empty(tmp_path: Path) -> None:
+    """The groups are found along the index before unfinished runs are left out; a group of nothing
+    else then reads no row, and no experiment's chrF is looked up."""
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    upgrade(url)
+    spec = BASE.format(name="running", task="qc") + "baselines: false\ntranslation: {enabled: true, mode: orig+en, backend: identity}\n"
+    write_scored_experiment(url, tmp_path / "e", spec, seed=9, unfinished=["running"])  # its one run, named after it
+    with session_scope(url) as session:
+        everything = leaderboard(session, by_language=True, limit=None)
+        assert everything.rows == [] and not everything.cut

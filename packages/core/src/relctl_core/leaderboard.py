@@ -277,6 +277,8 @@ def _translation_quality(reads: Reads, experiment_ids: set[int]) -> dict[tuple[i
     translate stage measured one (the latest, where several did): per-language relevance beside
     per-language translation quality."""
     ids = sorted(experiment_ids)
+    if not ids:
+        return {}
     # Statement shapes by powers of two (the last id repeated), so that a few shapes serve every board.
     size = 1 << max(0, len(ids) - 1).bit_length()
     params = {f"experiment_{i}": ids[min(i, len(ids) - 1)] for i in range(size)}
