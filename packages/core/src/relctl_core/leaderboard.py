@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from relctl_core.errors import InputError
-from relctl_core.reads import AlchemyReads, Reads, scalar
+from relctl_core.reads import AlchemyReads, Reads, scalar, statements
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -36,13 +36,6 @@ KNOWN_METRICS = (
     "f1@0.5", "precision@0.5", "recall@0.5", "f1@oof", "precision@oof", "recall@oof", "threshold@oof",
     "roc_auc", "pr_auc", "positive_rate", "rows", THRESHOLD,
 )  # fmt: skip
-
-
-def _statements() -> Any:
-    """The statement builders, imported (with SQLAlchemy) only where a statement must be built."""
-    from relctl_core import read_statements
-
-    return read_statements
 
 
 def _reads(database: Any) -> Reads:
@@ -128,7 +121,7 @@ def checked_task(task: str | None) -> str | None:
 def check_metric(database: Connection | Session | Reads, metric: str) -> None:
     """A metric is valid if some run was scored on it or, while no run has been, if the evaluator writes it."""
     reads = _reads(database)
-    if scalar(reads, "scored_any", lambda: _statements().scored_any(), {"metric": metric}) is not None:
+    if scalar(reads, "scored_any", lambda: statements().scored_any(), {"metric": metric}) is not None:
         return
     valid = scored_metrics(reads) or list(KNOWN_METRICS)
     if metric not in valid:
@@ -145,7 +138,7 @@ def scored_metrics(database: Connection | Session | Reads) -> list[str]:
     while True:
         after = bool(names)
         params = {"after": names[-1]} if after else {}
-        name = scalar(reads, f"scored_name:{after}", lambda after=after: _statements().scored_name(after), params)
+        name = scalar(reads, f"scored_name:{after}", lambda after=after: statements().scored_name(after), params)
         if name is None:
             break
         names.append(name)
@@ -175,7 +168,7 @@ def _ranked_rows(
     if counted:
         found = reads.rows(
             f"group_counts:{shape}",
-            lambda: _statements().group_counts(has_experiment, has_task, by_language),
+            lambda: statements().group_counts(has_experiment, has_task, by_language),
             filters,
         )
         groups, ranked = [(language, task) for language, task, _ in found], sum(rows for _, _, rows in found)
@@ -196,7 +189,7 @@ def _ranked_rows(
         params["limit"] = limit + 1
     found = reads.rows(
         f"board:{len(groups)}:{shape}:{limit is not None}:{len(shown)}",
-        lambda: _statements().board(
+        lambda: statements().board(
             len(groups), has_experiment, has_task, by_language, limit is not None, len(shown)
         ),
         params,
@@ -264,7 +257,7 @@ def _groups_along_the_index(
                 params["after_language"] = groups[-1][0]
         found = reads.rows(
             f"next_group:{has_experiment}:{has_task}:{by_language}:{past}",
-            lambda past=past: _statements().next_group(has_experiment, has_task, by_language, past),
+            lambda past=past: statements().next_group(has_experiment, has_task, by_language, past),
             params,
         )
         if not found:
@@ -282,7 +275,7 @@ def _translation_quality(reads: Reads, experiment_ids: set[int]) -> dict[tuple[i
     # Statement shapes by powers of two (the last id repeated), so that a few shapes serve every board.
     size = 1 << max(0, len(ids) - 1).bit_length()
     params = {f"experiment_{i}": ids[min(i, len(ids) - 1)] for i in range(size)}
-    found = reads.rows(f"translation_quality:{size}", lambda: _statements().translation_quality(size), params)
+    found = reads.rows(f"translation_quality:{size}", lambda: statements().translation_quality(size), params)
     return {(e, (t or "").upper(), lang): v for e, t, lang, v in found}
 
 
@@ -297,7 +290,7 @@ def _f1avg(
         params["limit"] = limit + 1
     found = reads.rows(
         f"top_pairs:{has_experiment}:{limit is not None}",
-        lambda: _statements().top_pairs(has_experiment, limit is not None),
+        lambda: statements().top_pairs(has_experiment, limit is not None),
         params,
     )
     cut = limit is not None and len(found) > limit
@@ -318,7 +311,7 @@ def _f1avg(
         total = scalar(
             reads,
             f"pair_count:{has_experiment}",
-            lambda: _statements().pair_count(has_experiment),
+            lambda: statements().pair_count(has_experiment),
             count_params,
         )
     elif not cut:

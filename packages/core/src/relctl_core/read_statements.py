@@ -233,18 +233,13 @@ def pairing(experiment: bool) -> Select[Any]:
     )
 
 
-def _shown_pairs(experiment: bool) -> list[Any]:
+def top_pairs(experiment: bool, limited: bool) -> Select[Any]:
+    """The F1avg pairs of :metric whose runs are both done, best first (ties: the better QC, then the
+    QC run's id), :limit + 1 of them where ``limited``; each named by its QC run."""
     qc_run, qi_run = runs.alias("qc_run"), runs.alias("qi_run")
     conditions = [pairs.c.metric == bindparam("metric"), qc_run.c.status == DONE, qi_run.c.status == DONE]
     if experiment:
         conditions.append(pairs.c.experiment_id == bindparam("experiment"))
-    return [qc_run, qi_run, conditions]
-
-
-def top_pairs(experiment: bool, limited: bool) -> Select[Any]:
-    """The F1avg pairs of :metric whose runs are both done, best first (ties: the better QC, then the
-    QC run's id), :limit + 1 of them where ``limited``; each named by its QC run."""
-    qc_run, qi_run, conditions = _shown_pairs(experiment)
     query = (
         select(
             pairs.c.experiment_id,
@@ -264,14 +259,8 @@ def top_pairs(experiment: bool, limited: bool) -> Select[Any]:
 
 
 def pair_count(experiment: bool) -> Select[Any]:
-    qc_run, qi_run, conditions = _shown_pairs(experiment)
-    return (
-        select(func.count())
-        .select_from(pairs)
-        .join(qc_run, qc_run.c.id == pairs.c.qc_run_id)
-        .join(qi_run, qi_run.c.id == pairs.c.qi_run_id)
-        .where(*conditions)
-    )
+    """How many pairs top_pairs has without a limit."""
+    return select(func.count()).select_from(top_pairs(experiment, limited=False).order_by(None).subquery())
 
 
 def recent_experiments() -> Select[Any]:

@@ -40,6 +40,14 @@ class Reads(Protocol):
     def rows(self, shape: str, build: Callable[[], Any], params: dict[str, Any]) -> list[Any]: ...
 
 
+def statements() -> Any:
+    """The statement builders (read_statements.py), imported with SQLAlchemy only where a statement
+    must be built: a call served from the kept text never imports them."""
+    from relctl_core import read_statements
+
+    return read_statements
+
+
 def scalar(reads: Reads, shape: str, build: Callable[[], Any], params: dict[str, Any]) -> Any:
     found = reads.rows(shape, build, params)
     return found[0][0] if found else None

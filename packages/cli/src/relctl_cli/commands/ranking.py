@@ -13,16 +13,10 @@ from typing import Any
 
 import click
 from relctl_core.leaderboard import DEFAULT_LIMIT, DEFAULT_METRIC
-from relctl_core.reads import read_scope, scalar
+from relctl_core.reads import read_scope, scalar, statements
 from relctl_core.settings import Settings, load_settings
 
 from relctl_cli.render import console, emit_json, table, with_interval
-
-
-def _statements() -> Any:
-    from relctl_core import read_statements
-
-    return read_statements
 
 
 def _when(value: Any) -> Any:
@@ -42,12 +36,12 @@ def list_experiments(limit: int, as_json: bool) -> None:
     """
     with read_scope(load_settings()) as reads:
         # Only the experiments shown, and their run counts, leave the database.
-        found = reads.rows("recent_experiments", lambda: _statements().recent_experiments(), {"limit": limit})
+        found = reads.rows("recent_experiments", lambda: statements().recent_experiments(), {"limit": limit})
         rows = [
             {"id": e_id, "name": name, "status": status, "runs": count, "created": _when(created), "finished": _when(finished)}
             for e_id, name, status, count, created, finished in found
         ]
-        total = scalar(reads, "experiment_count", lambda: _statements().experiment_count(), {}) if len(rows) == limit else len(rows)
+        total = scalar(reads, "experiment_count", lambda: statements().experiment_count(), {}) if len(rows) == limit else len(rows)
     note = f"showing the newest {len(rows):,} of {total:,} experiments; --limit to see more" if len(rows) < total else None
     if as_json:
         emit_json(rows)
