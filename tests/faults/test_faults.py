@@ -272,7 +272,12 @@ def test_a_redis_restart_loses_nothing(experiment_dir: Path, fault_env: dict[str
         wait_until(past_step(database, 15), "the training to run", workers=workers)
         recovery = time.monotonic() - restarted_at
         own_redis.restart()
-        assert wait_until(finished(fault_env), "the experiment to finish", timeout=300, workers=workers)["status"] == "done"
+        try:
+            assert wait_until(finished(fault_env), "the experiment to finish", timeout=300, workers=workers)["status"] == "done"
+        except AssertionError:
+            print(relctl("status", "1", env=fault_env).stdout)
+            print(relctl("logs", "1", env=fault_env).stdout)
+            raise
         outputs = assert_healed(database)
         from relctl_core.db import Event, session_scope
 

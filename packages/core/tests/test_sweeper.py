@@ -4,6 +4,7 @@ question is the broker itself (the real Redis)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import subprocess
@@ -35,7 +36,7 @@ class Recorder:
 
 
 class NoBroker:
-    def present(self, queue: str, task_id: str | None) -> bool | None:
+    def present(self, queue: str, task_id: str | None, *, lost_after: float | None = None) -> bool | None:
         return None
 
 
@@ -162,7 +163,8 @@ def test_queued_stages_are_sent_again_only_when_the_broker_lost_their_message(se
     young_id = add_stage(settings, status="queued", attempts=0, queued_at=utcnow(), task_id="young-one")
 
     class Finder:
-        def present(self, queue: str, task_id: str | None) -> bool | None:
+        def present(self, queue: str, task_id: str | None, *, lost_after: float | None = None) -> bool | None:
+            assert lost_after == settings.requeue_seconds
             return task_id != "lost-one"
 
     send = Recorder()
@@ -231,6 +233,63 @@ def test_the_message_finder_asks_the_real_redis(redis_url_or_skip) -> None:
         assert finder.present("cpu", result.id) is False
         assert MessageFinder("filesystem://").present("cpu", result.id) is None
     finally:
+        client.flushdb()
+        app.close()
+
+
+TAKE_AND_HOLD = """
+import sys, time
+from kombu import Connection
+with Connection(sys.argv[1]) as connection:
+    channel = connection.channel()
+    message = channel.basic_get("cpu", no_ack=False)  # delivered: in the "unacked" hash, not yet begun
+    assert message is not None
+    print("taken", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_delivery_whose_worker_died_before_it_began_is_sent_again(settings, redis_url_or_skip) -> None:
+    """A worker takes a stage's message and is killed (or loses Redis) before it marks the stage running.
+    kombu leaves the delivery in its "unacked" hash until the visibility timeout (48 h); the stage is
+    sent again after RELCTL_REQUEUE_SECONDS instead of waiting that long."""
+    import signal
+    import sys
+    import time
+
+    import redis
+    from celery import Celery
+
+    broker = f"{redis_url_or_skip}/9"
+    client = redis.Redis.from_url(broker)
+    client.flushdb()
+    app = Celery("finder-test", broker=broker, set_as_current=False)
+    holder = None
+    try:
+        result = app.send_task("relctl.core.ingest", kwargs={"stage_id": 1}, queue="cpu")
+        holder = subprocess.Popen([sys.executable, "-c", TAKE_AND_HOLD, broker], stdout=subprocess.PIPE, text=True)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "taken"
+        holder.send_signal(signal.SIGKILL)  # no chance to restore it to the queue
+        holder.wait()
+        assert client.llen("cpu") == 0 and client.hlen("unacked") == 1
+        finder = MessageFinder(broker)
+        assert finder.present("cpu", result.id) is True  # held by a worker, as far as Redis can tell
+        assert finder.present("cpu", result.id, lost_after=60) is True  # a fresh delivery may still begin
+        time.sleep(1.2)
+        assert finder.present("cpu", result.id, lost_after=1) is False
+
+        long_ago = utcnow() - dt.timedelta(seconds=settings.requeue_seconds + 5)
+        stage_id = add_stage(settings, status="queued", attempts=0, queued_at=long_ago, task_id=result.id)
+        settings = dataclasses.replace(settings, requeue_seconds=1)
+        send = Recorder()
+        assert sweep(settings, finder=finder, send=send).resent == [stage_id]
+        assert get(settings, stage_id).task_id == "task-1"
+        with session_scope(settings.database_url) as session:
+            events = session.scalars(select(Event.message).where(Event.stage_id == stage_id)).all()
+        assert any("held by no worker that began it" in m for m in events), events
+    finally:
+        if holder is not None and holder.poll() is None:
+            holder.kill()
         client.flushdb()
         app.close()
 

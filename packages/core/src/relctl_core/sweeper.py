@@ -8,7 +8,9 @@ worker loses can be told from the database and sent again:
   its last checkpoint. After RELCTL_MAX_ATTEMPTS lost attempts it fails, naming the hosts it died on;
 * a ``queued`` stage whose message is in no queue and held by no worker for RELCTL_REQUEUE_SECONDS
   (a Redis restarted without persistence, a flushed database, a message dropped with a connection) is
-  sent again;
+  sent again. So is one whose message was delivered that long ago and never began: the worker that took
+  it died or lost its connection before starting it, and the delivery left behind would come back only
+  after the visibility timeout (48 h);
 * a ``queued`` stage that waited for its twin (the same cache key, in another experiment) is sent again
   once the twin has an outcome;
 * a ``pending`` stage whose inputs are all done (the worker that finished them could not reach the
@@ -75,21 +77,34 @@ class MessageFinder:
 
             self.client = redis.Redis.from_url(broker_url, socket_timeout=10, socket_connect_timeout=5)
 
-    def present(self, queue: str, task_id: str | None) -> bool | None:
+    def present(self, queue: str, task_id: str | None, *, lost_after: float | None = None) -> bool | None:
+        """lost_after: a delivery older than this many seconds counts as lost. The stage it carries is
+        still queued, and a worker marks a stage running as soon as it receives it, so the worker that
+        took it is gone or lost its connection before it began (a prefetched message is dropped from the
+        worker's memory on a reconnection, and kombu's restore fails while Redis is away)."""
         if self.client is None:
             return None
         if not task_id:
             return False
         # kombu keeps a queue as a list per priority step, and every delivered message that is not yet
-        # acknowledged in the "unacked" hash. A message moves between them (delivered, or restored after
-        # the visibility timeout), so the lists are read on both sides of the hash.
+        # acknowledged in the "unacked" hash, with its delivery time in the "unacked_index" sorted set.
+        # A message moves between them (delivered, or restored after the visibility timeout), so the
+        # lists are read on both sides of the hash.
         needle = task_id.encode()
         keys = [key for key in self.client.scan_iter(match=f"{queue}*", count=1000) if key == queue.encode() or key.startswith(queue.encode() + b"\x06\x16")]
 
         def in_queues() -> bool:
             return any(needle in item for key in keys for item in self.client.lrange(key, 0, -1))
 
-        return in_queues() or any(needle in value for value in self.client.hvals("unacked")) or in_queues()
+        def delivered() -> bool:
+            tags = [tag for tag, value in self.client.hscan_iter("unacked", count=1000) if needle in value]
+            if not tags or lost_after is None:
+                return bool(tags)
+            now = time.time()
+            # A tag without a delivery time is one kombu is writing or restoring this moment: present.
+            return any((at := self.client.zscore("unacked_index", tag)) is None or now - at < lost_after for tag in tags)
+
+        return in_queues() or delivered() or in_queues()
 
 
 def sweep(
@@ -134,7 +149,7 @@ def sweep(
                 continue  # its twin is still on it
             reason = "woken"
         else:
-            present = finder.present(stage.queue, stage.task_id)
+            present = finder.present(stage.queue, stage.task_id, lost_after=settings.requeue_seconds)
             if present is None or present:
                 continue
             reason = "resent"
@@ -144,7 +159,10 @@ def sweep(
                 update(Stage).where(Stage.id == stage.id, Stage.status == QUEUED, Stage.queued_at < cutoff).values(queued_at=utcnow(), waits_for=None)
             ).rowcount
             if taken:
-                why = "the stage it waited for has an outcome" if reason == "woken" else f"its message is in no queue of the broker and held by no worker after {settings.requeue_seconds:.0f} s"
+                why = (
+                    "the stage it waited for has an outcome" if reason == "woken"
+                    else f"its message is in no queue of the broker and held by no worker that began it after {settings.requeue_seconds:.0f} s"
+                )
                 session.add(Event(experiment_id=stage.experiment_id, stage_id=stage.id, level="warning", message=f"{stage.label}: sent again: {why}"))
         if taken and resend(settings, stage, send):
             (report.woken if reason == "woken" else report.resent).append(stage.id)
