@@ -55,10 +55,10 @@ def test_a_resample_scores_as_its_rows_drawn_out_would() -> None:
         for metric in ("roc_auc", "pr_auc", "f1@0.5", "recall@0.5"):
             copies = np.repeat(np.arange(prob.size), weights.astype(int))
             expected = stats.cv_score(metric, scored.labels[copies], prob[copies], scored.folds[copies])
-            found = stats._RunScores(metric, scored.labels, prob, scored.folds, subsets).scores(weights)[0]
+            found = stats._RunScores(metric, scored.labels, prob, scored.folds, subsets).scores(weights)[0, 0]
             assert found == pytest.approx(expected, abs=1e-12), metric
         # F1@oof: each half is scored at the threshold tuned on the other half's drawn rows.
-        found = stats._RunScores("f1@oof", scored.labels, prob, scored.folds, subsets).scores(weights)[0]
+        found = stats._RunScores("f1@oof", scored.labels, prob, scored.folds, subsets).scores(weights)[0, 0]
         per_fold = []
         for fold in (0, 1):
             rows = np.flatnonzero(scored.folds == fold)
@@ -158,6 +158,38 @@ def test_the_same_seed_gives_the_same_interval_and_resamples_stay_within_folds()
     # A query's rows come whole: the rows of a query share its weight.
     for query in np.unique(scored.groups):
         assert np.unique(weights[scored.groups == query]).size == 1
+
+
+@pytest.mark.parametrize("metric", ["f1@oof", "roc_auc", "pr_auc", "recall@0.5"])
+def test_blocks_of_resamples_and_permutations_score_as_one_at_a_time(metric: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resamples are scored in blocks and permutations as weights over both runs' rows side by side: the
+    interval and the p-value are those of scoring each resample, and each run with the predictions of
+    a random half of the queries swapped, one at a time (the same draws, in the same order)."""
+    monkeypatch.setattr(stats, "BLOCK_CELLS", 7 * 150)  # several blocks, one cut short
+    scored, a, b = correlated_rows(np.random.default_rng(23), 50, folds=3, strength_b=0.6)
+    a, b = np.round(a, 2), np.round(b, 2)  # ties, within and across the two runs
+    scored = ScoredRows.of(scored.labels, scored.folds, scored.groups, np.where(np.arange(a.size) % 3 == 0, "de", "en"))
+    found = stats.comparisons(metric, scored, a, b, by_language=True, resamples=60, permutations=40, seed=5)
+
+    names, masks = stats._subsets(scored, True)
+    truth, folds = scored.labels, scored.folds
+    rng, resampler = np.random.default_rng(5), stats._Resampler(scored)
+    observed = stats.cv_scores(metric, truth, a, folds, masks) - stats.cv_scores(metric, truth, b, folds, masks)
+    run_a, run_b = (stats._RunScores(metric, truth, prob, folds, masks) for prob in (a, b))
+    draws = []
+    for _ in range(60):  # one resample at a time (a resample's score is checked above against its rows drawn out)
+        weights = resampler.draw(rng)[None]
+        draws.append(run_a.scores(weights)[0] - run_b.scores(weights)[0])
+    extreme = np.zeros(len(names))
+    for _ in range(40):
+        swap = (rng.random(resampler.queries) < 0.5)[resampler.group_of_row]
+        swapped = stats.cv_scores(metric, truth, np.where(swap, b, a), folds, masks) - stats.cv_scores(metric, truth, np.where(swap, a, b), folds, masks)
+        extreme += np.abs(swapped) >= np.abs(observed) - 1e-12
+    bounds = stats._percentile_intervals(np.array(draws), stats.CONFIDENCE)
+    for j, name in enumerate(names):
+        assert found[name].difference == pytest.approx(observed[j], abs=1e-12)
+        assert (found[name].low, found[name].high) == pytest.approx(bounds[j], abs=1e-12), (metric, name)
+        assert found[name].p_value == (extreme[j] + 1) / 41, (metric, name)
 
 
 def test_a_metric_that_cannot_be_resampled_is_bad_input() -> None:

@@ -111,28 +111,27 @@ class _Sorted:
         self.truth = truth[self.rows]
         self.values = prob[self.rows]
         self.starts = np.flatnonzero(np.append(True, self.values[1:] != self.values[:-1]))  # first row of each run
+        self.ends = np.append(self.starts[1:], self.values.size) - 1  # last row of each run
 
-    def run_sums(self, local_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(positive, all) weight of each run of equal probs, per row of ``local_weights`` (subsets x
-        the rows this was made of, in their order)."""
-        w = local_weights[:, self.local]
-        return np.add.reduceat(w * self.truth, self.starts, axis=1), np.add.reduceat(w, self.starts, axis=1)
+    def running(self, local_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positive, all) weight of the rows up to the end of each run of equal probs, per row of
+        ``local_weights`` (weightings x the rows this was made of, in their order). Weights are counts,
+        so every sum is exact whatever the order of the additions."""
+        w = np.take(local_weights, self.local, axis=1)
+        return np.cumsum(w * self.truth, axis=1)[:, self.ends], np.cumsum(w, axis=1)[:, self.ends]
 
-    def threshold(self, weights: np.ndarray) -> float:
-        """The prob threshold that maximises F1 on these rows under ``weights`` (rows), as
-        metrics.best_f1_threshold chooses it: only probs of rows present (weight > 0) are candidates,
-        ties go to the one closest to 0.5, then the lower. NaN when no row is present."""
-        positives, present = (x[0] for x in self.run_sums(weights[None, self.given]))
-        candidates = present > 0
-        if not candidates.any():
-            return math.nan
-        tp, pp = np.cumsum(positives), np.cumsum(present)
-        f1 = 2 * tp / (pp + tp[-1])
-        f1[~candidates] = -1.0
+    def thresholds(self, weights: np.ndarray) -> np.ndarray:
+        """The prob threshold that maximises F1 on these rows under each row of ``weights`` (weightings
+        x all rows), as metrics.best_f1_threshold chooses it: only probs of rows present (weight > 0)
+        are candidates, ties go to the one closest to 0.5, then the lower. NaN where no row is present."""
+        tp, pp = self.running(np.take(weights, self.given, axis=1))
+        candidates = np.diff(pp, axis=1, prepend=0.0) > 0  # runs with a row present
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f1 = np.where(candidates, 2 * tp / (pp + tp[:, -1:]), -1.0)
         values = self.values[self.starts]
-        tied = values[f1 == f1.max()]
-        distance = np.abs(tied - 0.5)
-        return float(tied[distance == distance.min()].min())
+        distance = np.where(f1 == f1.max(axis=1, keepdims=True), np.abs(values - 0.5), np.inf)
+        chosen = np.where(distance == distance.min(axis=1, keepdims=True), values, np.inf).min(axis=1)
+        return np.where(candidates.any(axis=1), chosen, np.nan)
 
 
 def _counts_scores(tp: np.ndarray, pp: np.ndarray, ap: np.ndarray, key: str) -> np.ndarray:
@@ -145,77 +144,96 @@ def _counts_scores(tp: np.ndarray, pp: np.ndarray, ap: np.ndarray, key: str) -> 
         return np.where(ap > 0, tp / np.where(ap > 0, ap, 1), 0.0)
 
 
+def _alternate_halves(folds: np.ndarray) -> np.ndarray:
+    """The evaluator's halves of each fold for F1 at the out-of-fold threshold: alternate rows of the
+    fold (0, 1, 0, ... in row order), each half scored at the threshold tuned on the other."""
+    halves = np.empty(folds.size, dtype=np.int64)
+    for fold in np.unique(folds):
+        rows = np.flatnonzero(folds == fold)
+        halves[rows] = np.arange(rows.size) % 2
+    return halves
+
+
 class _RunScores:
-    """One run's probs over scored rows, prepared to score ``metric`` under any weights of the rows.
+    """One run's probs over scored rows, prepared to score ``metric`` under many weightings of the rows
+    at once.
 
-    ``scores(weights)`` is the metric of each of ``subsets`` (a row of a bool matrix: all rows, a
-    language), as the evaluator computes it: per fold, then the mean over the folds where it is
-    defined (a subset with no weight in a fold, or an AUC of one class there, does not count). F1 at
-    the out-of-fold threshold cross-fits its thresholds on all of a fold's rows, and a subset is scored
-    at its fold's thresholds, not ones of its own (as the evaluator scores a language)."""
+    ``scores(weights)`` (weightings x rows) is the metric of each of ``subsets`` (a row of a bool
+    matrix: all rows, a language) under each weighting, as the evaluator computes it: per fold, then
+    the mean over the folds where it is defined (a subset with no weight in a fold, or an AUC of one
+    class there, does not count). F1 at the out-of-fold threshold cross-fits its thresholds on all of
+    a fold's rows (``halves``: which rows are tuned on which, by default _alternate_halves), and a
+    subset is scored at its fold's thresholds, not ones of its own (as the evaluator scores a language).
+    A row of weight 0 is absent: its prob is no threshold candidate and it ranks nowhere."""
 
-    def __init__(self, metric: str, truth: np.ndarray, prob: np.ndarray, folds: np.ndarray, subsets: np.ndarray) -> None:
+    def __init__(
+        self, metric: str, truth: np.ndarray, prob: np.ndarray, folds: np.ndarray, subsets: np.ndarray, halves: np.ndarray | None = None
+    ) -> None:
         _check_metric(metric)
         self.metric, self.truth, self.prob, self.subsets = metric, truth, prob, subsets
         self.key, _, self.at = metric.partition("@")
-        self.folds = []
+        halves = _alternate_halves(folds) if halves is None and self.at == "oof" else halves
+        self.folds: list[tuple[np.ndarray, np.ndarray, Any]] = []
         for fold in np.unique(folds):
             rows = np.flatnonzero(folds == fold)
+            masks = subsets[:, rows].T.astype(np.float64)  # fold rows x subsets
+            prepared: Any = None
             if self.at == "oof":
-                # The evaluator's halves: alternate rows of the fold, each tuned on the other.
-                halves = [(slice(0, None, 2), _Sorted(rows[1::2], truth, prob)), (slice(1, None, 2), _Sorted(rows[0::2], truth, prob))]
-                self.folds.append((rows, halves))
+                assert halves is not None
+                half = halves[rows]
+                prepared = [(np.flatnonzero(half == h), _Sorted(rows[half != h], truth, prob)) for h in (0, 1)]
             elif self.at == "":
                 # A ranking score reads only its subset's rows: each subset sorted apart.
-                self.folds.append((rows, [_Sorted(rows[subset[rows]], truth, prob) for subset in subsets]))
-            else:
-                self.folds.append((rows, None))
+                prepared = [_Sorted(rows[subset[rows]], truth, prob) for subset in subsets]
+            self.folds.append((rows, masks, prepared))
 
     def scores(self, weights: np.ndarray) -> np.ndarray:
-        subsets = self.subsets
-        per_fold = np.full((len(self.folds), subsets.shape[0]), np.nan)
-        for i, (rows, prepared) in enumerate(self.folds):
+        """weightings x subsets."""
+        weights = np.atleast_2d(weights)
+        per_fold = np.full((len(self.folds), weights.shape[0], self.subsets.shape[0]), np.nan)
+        for i, (rows, masks, prepared) in enumerate(self.folds):
             if self.at == "":
-                per_fold[i] = [self._ranking(ranked, weights[None, ranked.given])[0] if ranked.given.size else np.nan for ranked in prepared]
+                for j, ranked in enumerate(prepared):
+                    if ranked.given.size:
+                        per_fold[i, :, j] = _ranking_scores(self.metric, ranked, np.take(weights, ranked.given, axis=1))
                 continue
-            w = subsets[:, rows] * weights[rows]  # subsets x fold rows
-            present = w.sum(axis=1) > 0
+            w = np.take(weights, rows, axis=1)
+            prob = self.prob[rows]
+            tuned = np.ones(weights.shape[0], dtype=bool)
             if self.at == "oof":
-                predicted = np.empty(rows.size, dtype=bool)
-                thresholds = [(half, tuning.threshold(weights)) for half, tuning in prepared]
-                if not all(math.isfinite(t) for _, t in thresholds):
-                    continue  # a half with no row drawn: nothing to tune the other half on
-                for half, t in thresholds:
-                    predicted[half] = self.prob[rows[half]] >= t
+                predicted = np.empty(w.shape, dtype=bool)
+                for positions, tuning in prepared:
+                    threshold = tuning.thresholds(weights)
+                    tuned &= np.isfinite(threshold)  # a half with no row drawn: nothing to tune the other half on
+                    predicted[:, positions] = prob[positions] >= threshold[:, None]
             else:
-                predicted = self.prob[rows] >= 0.5
+                predicted = np.broadcast_to(prob >= 0.5, w.shape)
+            called = w * predicted
             truth = self.truth[rows]
-            tp, pp, ap = w @ (truth & predicted), w @ predicted, w @ truth
-            per_fold[i] = _counts_scores(tp.astype(float), pp.astype(float), ap.astype(float), self.key)
-            per_fold[i, ~present] = np.nan
+            tp, pp, ap, present = called @ (masks * truth[:, None]), called @ masks, w @ (masks * truth[:, None]), w @ masks
+            found = np.where(present > 0, _counts_scores(tp, pp, ap, self.key), np.nan)
+            found[~tuned] = np.nan
+            per_fold[i] = found
         defined = np.isfinite(per_fold)
         counts = defined.sum(axis=0)
         totals = np.where(defined, per_fold, 0.0).sum(axis=0)
         return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
 
-    def _ranking(self, prepared: _Sorted, weights: np.ndarray) -> np.ndarray:
-        """ROC-AUC or average precision of one fold, per subset (rows of ``weights``)."""
-        return _ranking_scores(self.metric, prepared, weights)
-
 
 def _ranking_scores(metric: str, prepared: _Sorted, weights: np.ndarray) -> np.ndarray:
     """ROC-AUC or average precision of the rows ``prepared`` holds, under each row of ``weights``
     (any number of weightings x those rows, in the order they were given)."""
-    positives, present = prepared.run_sums(weights)
-    negatives = present - positives
-    p, n = positives.sum(axis=1), negatives.sum(axis=1)
+    tp, pp = prepared.running(weights)
+    positives = np.diff(tp, axis=1, prepend=0.0)
+    p, n = tp[:, -1], pp[:, -1] - tp[:, -1]
     with np.errstate(divide="ignore", invalid="ignore"):
         if metric == "roc_auc":
-            # Runs are in descending prob: a positive beats the negatives of the runs after its own.
-            below = negatives[:, ::-1].cumsum(axis=1)[:, ::-1] - negatives
-            auc = (positives * (below + 0.5 * negatives)).sum(axis=1) / (p * n)
+            # Runs are in descending prob: a positive beats the negatives of the runs after its own
+            # and ties with those of its run (half-integers: exact sums).
+            negatives_through = pp - tp
+            negatives = np.diff(negatives_through, axis=1, prepend=0.0)
+            auc = (positives * (n[:, None] - negatives_through + 0.5 * negatives)).sum(axis=1) / (p * n)
         else:
-            tp, pp = positives.cumsum(axis=1), present.cumsum(axis=1)
             precision = np.where(pp > 0, tp / np.where(pp > 0, pp, 1), 0.0)
             auc = (positives / p[:, None] * precision).sum(axis=1)
     return np.where((p > 0) & (n > 0), auc, np.nan)
@@ -223,7 +241,7 @@ def _ranking_scores(metric: str, prepared: _Sorted, weights: np.ndarray) -> np.n
 
 def cv_scores(metric: str, truth: np.ndarray, prob: np.ndarray, folds: np.ndarray, subsets: np.ndarray) -> np.ndarray:
     """``metric`` of each subset of rows (a row of the bool matrix ``subsets``), unweighted."""
-    return _RunScores(metric, truth, np.asarray(prob, dtype=np.float64), folds, subsets).scores(np.ones(truth.size))
+    return _RunScores(metric, truth, np.asarray(prob, dtype=np.float64), folds, subsets).scores(np.ones(truth.size, dtype=np.int64))[0]
 
 
 def cv_score(metric: str, truth: np.ndarray, prob: np.ndarray, folds: np.ndarray) -> float:
@@ -253,7 +271,29 @@ class _Resampler:
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         picked = np.concatenate([g[rng.integers(0, g.size, g.size)] for g in self.groups_of_fold])
-        return np.bincount(picked, minlength=self.queries)[self.group_of_row].astype(np.float64)
+        return np.bincount(picked, minlength=self.queries)[self.group_of_row]
+
+    def draws(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """``count`` resamples (count x rows), the same as ``count`` calls of draw()."""
+        return np.stack([self.draw(rng) for _ in range(count)]) if count else np.empty((0, self.group_of_row.size), dtype=np.int64)
+
+    def swaps(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """``count`` paired permutations (count x rows, 1.0 where a row's query swaps its runs): a
+        random half of the queries each."""
+        return np.stack([(rng.random(self.queries) < 0.5)[self.group_of_row] for _ in range(count)]).astype(np.int64)
+
+
+# Resamples scored together: a block of weights is at most this many x the rows, and at most
+# BLOCK_CELLS cells, so that a block's running sums stay in the CPU's cache (weights are int64 counts:
+# integer running sums are several times faster than float ones, and exact).
+RESAMPLE_BLOCK = 128
+BLOCK_CELLS = 131_072
+
+
+def _blocks(total: int, rows: int) -> list[int]:
+    """The sizes of the blocks that ``total`` resamples of ``rows`` rows are scored in."""
+    size = max(1, min(RESAMPLE_BLOCK, BLOCK_CELLS // max(rows, 1)))
+    return [min(size, total - start) for start in range(0, total, size)]
 
 
 def _percentile_intervals(draws: np.ndarray, confidence: float) -> list[tuple[float, float]]:
@@ -311,17 +351,17 @@ def metric_intervals(
     names, masks = _subsets(scored, by_language)
     prob = np.asarray(prob, dtype=np.float64)
     runs = {metric: _RunScores(metric, scored.labels, prob, scored.folds, masks) for metric in metrics}
-    ones = np.ones(scored.labels.size)
-    values = {metric: run.scores(ones) for metric, run in runs.items()}
+    ones = np.ones(scored.labels.size, dtype=np.int64)
+    values = {metric: run.scores(ones)[0] for metric, run in runs.items()}
     resampler, rng = _Resampler(scored), np.random.default_rng(seed)
-    draws = {metric: np.empty((resamples, len(names))) for metric in metrics}
-    for i in range(resamples):
-        weights = resampler.draw(rng)
+    blocks: dict[str, list[np.ndarray]] = {metric: [np.empty((0, len(names)))] for metric in metrics}
+    for size in _blocks(resamples, scored.labels.size):
+        weights = resampler.draws(rng, size)
         for metric, run in runs.items():
-            draws[metric][i] = run.scores(weights)
+            blocks[metric].append(run.scores(weights))
     found: dict[str, dict[str | None, Interval]] = {}
     for metric in metrics:
-        bounds = _percentile_intervals(draws[metric], confidence)
+        bounds = _percentile_intervals(np.concatenate(blocks[metric]), confidence)
         found[metric] = {
             name: Interval(float(v), low, high, resamples) for name, v, (low, high) in zip(names, values[metric], bounds, strict=True)
         }
@@ -373,19 +413,15 @@ class _FixedRuleScores:
             if self.at == "":
                 for j, ranked in enumerate(prepared):
                     if ranked.given.size:
-                        per_fold[i, :, j] = _ranking_scores(self.metric, ranked, weights[:, ranked.given])
+                        per_fold[i, :, j] = _ranking_scores(self.metric, ranked, np.take(weights, ranked.given, axis=1))
                 continue
             rows, counts = prepared
-            tp, pp, ap, present = (weights[:, rows] @ count for count in counts)
+            tp, pp, ap, present = (np.take(weights, rows, axis=1) @ count for count in counts)
             per_fold[i] = np.where(present > 0, _counts_scores(tp, pp, ap, self.key), np.nan)
         defined = np.isfinite(per_fold)
         count = defined.sum(axis=0)
         total = np.where(defined, per_fold, 0.0).sum(axis=0)
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-# Resamples scored together by fixed_rule_intervals: a block of weights is this many x the rows.
-RESAMPLE_BLOCK = 128
 
 
 def fixed_rule_intervals(
@@ -423,12 +459,11 @@ def fixed_rule_intervals(
             found[(name, metric)] = sum(weight * found[(arm, metric)] for arm, weight in terms.items())
         return found
 
-    values = all_scores(np.ones((1, scored.labels.size)))
+    values = all_scores(np.ones((1, scored.labels.size), dtype=np.int64))
     resampler, rng = _Resampler(scored), np.random.default_rng(seed)
     blocks: dict[tuple[str, str], list[np.ndarray]] = {key: [] for key in values}
-    for start in range(0, resamples, RESAMPLE_BLOCK):
-        weights = np.stack([resampler.draw(rng) for _ in range(min(RESAMPLE_BLOCK, resamples - start))])
-        for key, drawn in all_scores(weights).items():
+    for size in _blocks(resamples, scored.labels.size):
+        for key, drawn in all_scores(resampler.draws(rng, size)).items():
             blocks[key].append(drawn)
     found: dict[str, dict[str, dict[str | None, Interval]]] = {}
     for (name, metric), value in values.items():
@@ -466,23 +501,29 @@ def comparisons(
     names, masks = _subsets(scored, by_language)
 
     run_a, run_b = _RunScores(metric, truth, prob_a, folds, masks), _RunScores(metric, truth, prob_b, folds, masks)
-    ones = np.ones(truth.size)
-    score_a, score_b = run_a.scores(ones), run_b.scores(ones)
+    ones = np.ones((1, truth.size), dtype=np.int64)
+    score_a, score_b = run_a.scores(ones)[0], run_b.scores(ones)[0]
     observed = score_a - score_b
     resampler, rng = _Resampler(scored), np.random.default_rng(seed)
-    draws = np.empty((resamples, len(names)))
-    for i in range(resamples):
-        weights = resampler.draw(rng)
-        draws[i] = run_a.scores(weights) - run_b.scores(weights)
-    bounds = _percentile_intervals(draws, confidence)
+    drawn = [np.empty((0, len(names)))]
+    for size in _blocks(resamples, truth.size):
+        weights = resampler.draws(rng, size)
+        drawn.append(run_a.scores(weights) - run_b.scores(weights))
+    bounds = _percentile_intervals(np.concatenate(drawn), confidence)
 
-    # Paired permutations: swap the runs' predictions of whole queries, a random half of them.
+    # Paired permutations: swap the runs' predictions of whole queries, a random half of them. Both
+    # runs' rows stand side by side, each row twice (A's prob, then B's); a permuted run weighs one
+    # copy of each row 1 and the other 0, so one sort serves every permutation.
     extreme = np.zeros(len(names))
-    for _ in range(permutations):
-        swap = (rng.random(resampler.queries) < 0.5)[resampler.group_of_row]
-        a = _RunScores(metric, truth, np.where(swap, prob_b, prob_a), folds, masks).scores(ones)
-        b = _RunScores(metric, truth, np.where(swap, prob_a, prob_b), folds, masks).scores(ones)
-        extreme += np.abs(a - b) >= np.abs(observed) - 1e-12
+    both = _RunScores(
+        metric, np.concatenate([truth, truth]), np.concatenate([prob_a, prob_b]), np.concatenate([folds, folds]),
+        np.concatenate([masks, masks], axis=1), halves=np.tile(_alternate_halves(folds), 2),
+    )  # fmt: skip
+    for size in _blocks(permutations, 2 * truth.size):
+        swap = resampler.swaps(rng, size)
+        a = both.scores(np.concatenate([1 - swap, swap], axis=1))
+        b = both.scores(np.concatenate([swap, 1 - swap], axis=1))
+        extreme += (np.abs(a - b) >= np.abs(observed) - 1e-12).sum(axis=0)
     found = {}
     for j, name in enumerate(names):
         low, high = bounds[j]
