@@ -3,6 +3,7 @@ escaped, filters and sorting work in the query string, and bad input is a page w
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from html import unescape
 from typing import Any
@@ -324,9 +325,22 @@ def test_recently_finished_experiments_are_built_before_their_first_view(seeded:
         judged.append(experiment_id)
         return []
 
+    compared: list[tuple[int, int, str]] = []
+
+    def compare_runs(_settings: Any, a: int, b: int, *, metric: str, task: str, by_language: bool, **_kwargs: Any):
+        from types import SimpleNamespace
+
+        from relctl_evaluator.stats import Comparison
+
+        assert metric == "f1@oof" and by_language
+        compared.append((a, b, task))
+        result = Comparison(metric, 0.9, 0.8, 0.1, 0.05, 0.15, 0.01, "A better", 10, 5, 200)
+        return SimpleNamespace(run_id=a, name=f"run {a}", task=task.upper()), SimpleNamespace(run_id=b, name=f"run {b}", task=task.upper()), {None: result}
+
     monkeypatch.setattr("relctl_evaluator.report.build_report", build_report)
     monkeypatch.setattr("relctl_evaluator.report_html.render_page", lambda report: f"<html><body>report of {report['ids']}</body></html>")
     monkeypatch.setattr("relctl_evaluator.judged.judged_board", judged_board)
+    monkeypatch.setattr("relctl_evaluator.compare.compare_runs", compare_runs)
     app = create_app(seeded.settings, resamples=200, prebuild=1)
     prebuilder = app.state.prebuilder
     try:
@@ -341,7 +355,16 @@ def test_recently_finished_experiments_are_built_before_their_first_view(seeded:
         assert client.get(f"/experiments/{last}/report").text == f"<html><body>report of [{last}]</body></html>"
         assert client.get(f"/experiments/{last}/judged").status_code == 200
         assert reports == [last] and judged == [last]  # the first views read what was built
+        # ... and so do the comparisons the experiment page links to: each model against its task's
+        # better baseline.
+        page = client.get(f"/experiments/{last}").text
+        links = re.findall(r'class="compare-baseline" data-a="(\d+)" data-b="(\d+)" href="([^"]+)"', page)
+        assert len(links) == 4 and sorted((int(a), int(b)) for a, b, _ in links) == sorted((a, b) for a, b, _ in compared)
+        for _, _, href in links:
+            answer = client.get(unescape(href))
+            assert answer.status_code == 200 and "A better" in answer.text
+        assert len(compared) == 4
         prebuilder.build_recent()  # another look: nothing new has finished
-        assert reports == [last]
+        assert reports == [last] and len(compared) == 4
     finally:
         prebuilder.stop()

@@ -84,7 +84,12 @@ def create_app(settings: Settings, *, resamples: int = 2000, prebuild: int = 0) 
             with reading() as connection:
                 return [(e, queries.report_key(connection, e)) for e in queries.recently_finished(connection, prebuild)]
 
-        app.state.prebuilder = Prebuilder(slow, recently_finished, metric=DEFAULT_METRIC)
+        def compare_links(experiment_id: int) -> list[tuple[int, int, str]]:
+            with reading() as connection:
+                board = leaderboard(connection, experiment_id=experiment_id, metric=DEFAULT_METRIC, limit=None)
+            return baseline_links(board.rows)
+
+        app.state.prebuilder = Prebuilder(slow, recently_finished, metric=DEFAULT_METRIC, links=compare_links)
         app.state.prebuilder.start()
 
     def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -279,6 +284,17 @@ def _better_baselines(rows: list[dict[str, Any]]) -> dict[tuple[str, str | None]
         if row["kind"] == "baseline":
             better.setdefault((row["task"], row["language"]), row)
     return better
+
+
+def baseline_links(rows: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
+    """(model run, its task's better baseline, task) of each model row of an experiment's board: the
+    comparisons its page links to ("vs better baseline", by language, on the default metric)."""
+    better = _better_baselines(rows)
+    return [
+        (row["run_id"], baseline["run_id"], row["task"].lower())
+        for row in rows
+        if row["kind"] != "baseline" and (baseline := better.get((row["task"], row["language"]))) is not None
+    ]
 
 
 def _sorted_rows(rows: list[dict[str, Any]], column: str, *, descending: bool) -> list[dict[str, Any]]:

@@ -52,16 +52,17 @@ def database_warning(url: str) -> str | None:
 @click.option("--resamples", default=2000, show_default=True, type=click.IntRange(min=100), help="Bootstrap resamples of the intervals the pages compute.")
 @click.option(
     "--prebuild", default=10, show_default=True, type=click.IntRange(min=0),
-    help="Build the report and judged board of this many of the most recently finished experiments ahead of their first view, and of each that finishes meanwhile (0: on first view only).",
+    help="Build the report, the judged board and the baseline comparisons of this many of the most recently finished experiments ahead of their first view, and of each that finishes meanwhile (0: on first view only).",
 )  # fmt: skip
 def ui(host: str, port: int, resamples: int, prebuild: int) -> None:
     """Serve a read-only web app over the run database: experiments, leaderboards, live stage progress,
     comparisons of two runs, stage logs and each experiment's report.
 
     The app never writes to the run database (its connections are read-only); built reports are kept
-    in RELCTL_HOME/ui-cache. The parts that resample out-of-fold rows (reports, judged boards) take
-    seconds to build: those of the experiments that finished last are built ahead (--prebuild), the
-    others on their first view. Ctrl-C stops it.
+    in RELCTL_HOME/ui-cache. The parts that resample out-of-fold rows (reports, judged boards,
+    comparisons) take seconds to build: those of the experiments that finished last, with each model's
+    comparison against its better baseline, are built ahead (--prebuild), the others on their first
+    view. Ctrl-C stops it.
     """
     from pathlib import Path
 

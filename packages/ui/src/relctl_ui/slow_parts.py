@@ -121,12 +121,18 @@ class SlowParts:
 
 class Prebuilder:
     """A daemon thread that builds the report and judged board of the experiments that finished last,
-    before anyone asks: the first view of a finished experiment then reads a file too. It looks again
-    every ``period`` seconds, so that an experiment that finishes while the app runs is built within
-    that; a part that cannot be built (nothing scored) is not tried again in the same state."""
+    and the comparisons their pages link to (``links``: experiment -> (run a, run b, task), compared by
+    language on ``metric``), before anyone asks: the first view of a finished experiment then reads a
+    file too. It looks again every ``period`` seconds, so that an experiment that finishes while the
+    app runs is built within that; a part that cannot be built (nothing scored, runs on other folds)
+    is not tried again in the same state."""
 
-    def __init__(self, slow: SlowParts, recent: Callable[[], list[tuple[int, str]]], *, metric: str, period: float = 30.0) -> None:
+    def __init__(
+        self, slow: SlowParts, recent: Callable[[], list[tuple[int, str]]], *, metric: str, period: float = 30.0,
+        links: Callable[[int], list[tuple[int, int, str]]] | None = None,
+    ) -> None:  # fmt: skip
         self.slow, self.recent, self.metric, self.period = slow, recent, metric, period
+        self.links = links or (lambda _experiment_id: [])
         self.stopped = threading.Event()
         self.built: list[str] = []  # the keys built, oldest first (for tests and logs)
         self._refused: set[str] = set()
@@ -149,10 +155,18 @@ class Prebuilder:
             try:
                 self.slow.judged(experiment_id, key, self.metric)
                 self.slow.report_page(experiment_id, key)
+                links = self.links(experiment_id)
             except (RelctlError, OSError, KeyError, ValueError) as exc:
                 log.info("experiment %s not built ahead: %s", experiment_id, exc)
                 self._refused.add(key)
                 continue
+            for a, b, task in links:
+                if self.stopped.is_set():
+                    return
+                try:
+                    self.slow.comparison(a, b, (key, key), metric=self.metric, task=task, by="language")
+                except (RelctlError, OSError, KeyError, ValueError) as exc:
+                    log.info("runs %s and %s not compared ahead: %s", a, b, exc)
             self.built.append(key)
 
     def _run(self) -> None:
