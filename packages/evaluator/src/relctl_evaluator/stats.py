@@ -278,7 +278,7 @@ class _Resampler:
         return np.stack([self.draw(rng) for _ in range(count)]) if count else np.empty((0, self.group_of_row.size), dtype=np.int64)
 
     def swaps(self, rng: np.random.Generator, count: int) -> np.ndarray:
-        """``count`` paired permutations (count x rows, 1.0 where a row's query swaps its runs): a
+        """``count`` paired permutations (count x rows, 1 where a row's query swaps its runs): a
         random half of the queries each."""
         return np.stack([(rng.random(self.queries) < 0.5)[self.group_of_row] for _ in range(count)]).astype(np.int64)
 
