@@ -82,7 +82,10 @@ def seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Seeded]:
 def client(seeded: Seeded) -> TestClient:
     from relctl_ui.app import create_app
 
-    return TestClient(create_app(seeded.settings, resamples=200), raise_server_exceptions=False)
+    # A page waits for its part as long as the part's (stubbed, instant) build takes: the tests that
+    # ask what a page shows get the part; test_a_part_not_built_in_time_is_said_to_be_building sets a
+    # short wait instead.
+    return TestClient(create_app(seeded.settings, resamples=200, answer_within=600), raise_server_exceptions=False)
 
 
 # --- the tables of a page as data ------------------------------------------------------------------

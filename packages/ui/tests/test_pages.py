@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -305,11 +306,75 @@ def test_the_report_is_built_once_per_state_of_the_experiment(client: Any, seede
     assert answer.status_code == 409 and "nothing to report" in _message(answer.text)
 
 
+def test_a_part_not_built_in_time_is_said_to_be_building(seeded: Any, monkeypatch: pytest.MonkeyPatch, tables_of: Any) -> None:
+    """A comparison, report or judged board that takes longer than the page's wait answers at once with
+    202 and a page that says what is being built; the build goes on, joined by the requests that ask
+    again, and the page that follows shows the part. A build that fails says so to the next request."""
+    import threading
+
+    from fastapi.testclient import TestClient
+    from relctl_core.errors import InputError
+    from relctl_evaluator.compare import RunRows
+    from relctl_evaluator.stats import Comparison
+
+    from relctl_ui.app import create_app
+
+    release = threading.Event()
+    calls: list[tuple[int, int]] = []
+
+    def compare_runs(_settings: Any, a: int, b: int, *, metric: str, **_kwargs: Any) -> Any:
+        calls.append((a, b))
+        if b == 9:
+            release.wait(60)
+            raise InputError("runs 1 and 9 do not share their folds")
+        release.wait(60)  # a bound on the test, not a speed check
+        rows = {run: RunRows(run, f"run {run}", "QC", (None,), [], [], [], [], [], []) for run in (a, b)}
+        return rows[a], rows[b], {None: Comparison(metric, 0.8, 0.7, 0.1, 0.05, 0.15, 0.002, "A better", rows=40, queries=30, resamples=200)}
+
+    def judged_board(*_args: Any, **_kwargs: Any) -> list[dict[str, Any]]:
+        release.wait(60)
+        return []
+
+    def build_report(_settings: Any, ids: list[int], **_kwargs: Any) -> dict[str, Any]:
+        release.wait(60)
+        return {"ids": list(ids)}
+
+    monkeypatch.setattr("relctl_evaluator.compare.compare_runs", compare_runs)
+    monkeypatch.setattr("relctl_evaluator.judged.judged_board", judged_board)
+    monkeypatch.setattr("relctl_evaluator.report.build_report", build_report)
+    monkeypatch.setattr("relctl_evaluator.report_html.render_page", lambda report: f"<html><body>report of {report['ids']}</body></html>")
+    app = create_app(seeded.settings, resamples=200, answer_within=0.05)
+    client = TestClient(app, raise_server_exceptions=False)
+    pages = {
+        "/compare?a=1&b=2": "the comparison of runs 1 and 2",
+        "/compare?a=1&b=9": "the comparison of runs 1 and 9",
+        f"/experiments/{seeded.finished}/judged": f"the judged board of experiment {seeded.finished}",
+        f"/experiments/{seeded.finished}/report": f"the report of experiment {seeded.finished}",
+    }
+    for url, what in pages.items():
+        for _ in range(2):  # asking again while it builds joins the build
+            answer = client.get(url)
+            assert answer.status_code == 202, url
+            assert answer.headers["retry-after"] == "1" and answer.headers["cache-control"] == "no-store"
+            assert what in unescape(answer.text) and 'id="building"' in answer.text
+    assert sorted(calls) == [(1, 2), (1, 9)]
+    release.set()
+    deadline = time.monotonic() + 60  # a bound on the wait, not a speed check
+    while not app.state.slow.settled() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    shown = tables_of(client.get("/compare?a=1&b=2").text)["comparison"]
+    assert [row.cells[5] for row in shown] == ["A better"]
+    failed = client.get("/compare?a=1&b=9")
+    assert failed.status_code == 400 and "do not share their folds" in _message(failed.text)
+    assert client.get(f"/experiments/{seeded.finished}/judged").status_code == 200
+    assert client.get(f"/experiments/{seeded.finished}/report").text == f"<html><body>report of [{seeded.finished}]</body></html>"
+    assert sorted(calls) == [(1, 2), (1, 9)]  # each built once; the failure was said, not built again
+    assert client.get("/compare?a=1&b=9").status_code in (202, 400) and len(calls) == 3  # then tried again
+
+
 def test_recently_finished_experiments_are_built_before_their_first_view(seeded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """`relctl ui --prebuild N` builds the report and judged board of the N experiments that finished
     last, in a thread of its own: their first view reads a file. A running experiment is not built."""
-    import time
-
     from fastapi.testclient import TestClient
 
     from relctl_ui.app import create_app

@@ -36,11 +36,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relctl_ui import formatting, queries
 from relctl_ui.readonly import read_only_engine, read_only_settings
-from relctl_ui.slow_parts import Prebuilder, SlowParts, cache_dir
+from relctl_ui.slow_parts import ANSWER_WITHIN, Building, Prebuilder, SlowParts, cache_dir
 
 log = logging.getLogger("relctl.ui")
 TEMPLATES = Path(__file__).with_name("templates")
 REFRESH_SECONDS = 3
+ASK_AGAIN_SECONDS = 1  # how soon a page whose part is being built asks again
 # Columns of the leaderboard one may sort by (?sort=), each with the row key it sorts on.
 SORTABLE = ("experiment", "run", "task", "language", "mean", "std", "folds", *SHOWN, "chrf")
 
@@ -59,14 +60,17 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(env=environment)
 
 
-def create_app(settings: Settings, *, resamples: int = 2000, prebuild: int = 0) -> FastAPI:
+def create_app(settings: Settings, *, resamples: int = 2000, prebuild: int = 0, answer_within: float = ANSWER_WITHIN) -> FastAPI:
     """The app over the run database of ``settings``, opened read-only. ``resamples``: bootstrap
     resamples of the intervals that the pages compute (comparisons, judged boards, reports).
     ``prebuild``: how many of the most recently finished experiments get their report and judged
-    board built ahead of their first view, by a thread of the app's (0: on first view only)."""
+    board built ahead of their first view, by a thread of the app's (0: on first view only).
+    ``answer_within``: seconds a page waits for a part being built before it answers "building" (202)
+    and asks again."""
     app = FastAPI(title="relctl", docs_url=None, redoc_url=None, openapi_url=None)
     templates = _templates()
-    slow = SlowParts(lambda: read_only_settings(settings), cache_dir(settings), resamples=resamples)
+    slow = SlowParts(lambda: read_only_settings(settings), cache_dir(settings), resamples=resamples, answer_within=answer_within)
+    app.state.slow = slow
     database = redact_url(settings.database_url)
 
     @contextmanager
@@ -103,6 +107,13 @@ def create_app(settings: Settings, *, resamples: int = 2000, prebuild: int = 0) 
     @app.exception_handler(PageNotFound)
     def not_found(request: Request, exc: PageNotFound) -> HTMLResponse:
         return error_page(request, 404, "Not found", exc.message)
+
+    @app.exception_handler(Building)
+    def building(request: Request, exc: Building) -> HTMLResponse:
+        answer = render(request, "building.html", status_code=202, title="Building", what=exc.what, again_ms=ASK_AGAIN_SECONDS * 1000)
+        answer.headers["Retry-After"] = str(ASK_AGAIN_SECONDS)
+        answer.headers["Cache-Control"] = "no-store"
+        return answer
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:

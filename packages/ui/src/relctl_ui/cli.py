@@ -62,7 +62,8 @@ def ui(host: str, port: int, resamples: int, prebuild: int) -> None:
     in RELCTL_HOME/ui-cache. The parts that resample out-of-fold rows (reports, judged boards,
     comparisons) take seconds to build: those of the experiments that finished last, with each model's
     comparison against its better baseline, are built ahead (--prebuild), the others on their first
-    view. Ctrl-C stops it.
+    view. A page never waits for such a build: it says that the part is being built and fills in by
+    itself when it is. Ctrl-C stops it.
     """
     from pathlib import Path
 
