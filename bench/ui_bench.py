@@ -9,8 +9,9 @@ relctl functions, in this process, on a connection of its own), so that the rati
 layer and the rendering add.
 
 With --home DIR (a RELCTL_HOME holding a finished experiment, e.g. one `make demo` made), the pages
-that read a run's out-of-fold rows are timed too: the judged board, the report (first view and
-cached) and the compare page.
+that read a run's out-of-fold rows are timed too: the judged board, the report and the compare page,
+each by its first answer (202 "being built" when the build takes longer than the app's wait), the time
+until the part is shown, and its later views.
 
     .venv/bin/python bench/ui_bench.py                                   # seed 10,000 experiments, time, drop
     .venv/bin/python bench/ui_bench.py --url postgresql+psycopg://postgres@127.0.0.1:5432/relctl_bench_10000_xxxx
@@ -193,14 +194,22 @@ def resampling_pages(home: Path, repeats: int) -> list[dict[str, Any]]:
                     started = time.perf_counter()
                     status, _ = server.get(path)
                     first = time.perf_counter() - started
+                    # A part not built within the app's wait answers 202 at once; the page asks again
+                    # every second until it is there. Timed here: until the part is built (asked
+                    # every 50 ms, so the figure is the build's, not the page's polling period).
+                    shown, final = first, status
+                    while final == 202:
+                        time.sleep(0.05)
+                        final, _ = server.get(path)
+                        shown = time.perf_counter() - started
                     again = []
                     for _ in range(repeats):
                         started = time.perf_counter()
                         server.get(path)
                         again.append(time.perf_counter() - started)
-                    results.append({"page": name, "path": path, "status": status, "prebuild": prebuild, "built_ahead_s": ahead,
-                                    "first_ms": 1000 * first, "again_p50_ms": 1000 * statistics.median(again)})  # fmt: skip
-                    print(f"{name} (--prebuild {prebuild}): first {1000 * first:.0f} ms, again {1000 * statistics.median(again):.0f} ms", file=sys.stderr)
+                    results.append({"page": name, "path": path, "status": status, "final_status": final, "prebuild": prebuild, "built_ahead_s": ahead,
+                                    "first_ms": 1000 * first, "shown_ms": 1000 * shown, "again_p50_ms": 1000 * statistics.median(again)})  # fmt: skip
+                    print(f"{name} (--prebuild {prebuild}): first answer {1000 * first:.0f} ms ({status}), shown after {1000 * shown:.0f} ms, again {1000 * statistics.median(again):.0f} ms", file=sys.stderr)
             finally:
                 server.stop()
     return results
@@ -243,7 +252,7 @@ def main() -> int:
     for r in results["database_pages"]:
         print(f"| {r['page']} | `{r['path']}` | {r['p50_ms']:.0f} ms | {r['p95_ms']:.0f} ms | {r['floor_p50_ms']:.0f} ms | {r['p50_ms'] / r['floor_p50_ms']:.2f}x |")
     for r in results.get("resampling_pages", []):
-        print(f"| {r['page']} ({r['status']}, --prebuild {r['prebuild']}) | `{r['path']}` | first {r['first_ms']:.0f} ms | again {r['again_p50_ms']:.0f} ms | - | - |")
+        print(f"| {r['page']} (--prebuild {r['prebuild']}) | `{r['path']}` | first answer {r['first_ms']:.0f} ms ({r['status']}) | again {r['again_p50_ms']:.0f} ms | shown after {r['shown_ms']:.0f} ms | - |")
     (BENCH / "ui_bench.last.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0
 

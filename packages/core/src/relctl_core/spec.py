@@ -378,7 +378,7 @@ class TrainSpec(_Section):
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     max_length: int = Field(64, ge=8, le=4096, description="Tokens per input; longer inputs are truncated.")
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 on a GPU that supports it, else fp32."
+        "auto", description="auto: bf16 autocast on a GPU that supports it or a CPU with AVX-512 BF16 or AMX, else fp32."
     )
     seed: int = Field(42, description="Seed for initialisation and data order.")
     max_steps: int | None = Field(
