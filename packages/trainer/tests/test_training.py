@@ -299,8 +299,8 @@ def test_a_stop_request_checkpoints_at_that_step_and_the_job_resumes_there(run: 
 
 
 def test_a_cpu_that_multiplies_bf16_trains_in_bf16_learns_and_resumes_exactly(make_job, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """precision auto on a CPU with AVX-512 BF16 or AMX: bf16 autocast, frozen base weights kept in bf16,
-    trained ones in fp32; the loss falls, and a job killed mid-epoch resumes to the same model as one
+    """precision auto on a CPU with AVX-512 BF16 or AMX: bf16 autocast in training, frozen base weights
+    held in bf16, trained ones in fp32, scoring in fp32; the loss falls, and a job killed mid-epoch resumes to the same model as one
     never interrupted. bench/train_speed.py holds bf16's quality against fp32's on real rows. (Any CPU runs bf16, natively or not: only its speed differs.)"""
     monkeypatch.setattr(modeling, "cpu_has_bf16", lambda: True)
     whole = _run_capturing_the_model(make_job(tmp_path / "whole", train={"precision": "auto"}))
@@ -310,6 +310,16 @@ def test_a_cpu_that_multiplies_bf16_trains_in_bf16_learns_and_resumes_exactly(ma
     dtypes = {name: parameter.dtype for name, parameter in whole.model.named_parameters()}
     assert {dtypes[name] for name, parameter in whole.model.named_parameters() if parameter.requires_grad} == {torch.float32}
     assert all(dtype == torch.bfloat16 for name, dtype in dtypes.items() if "base_layer.weight" in name)
+    assert json.loads((Path(whole.result["adapter_dir"]) / "relevance_model.json").read_text())["base_weights"] == "bfloat16"
+    # Scoring on a CPU is fp32, from the same (bf16-rounded) weights: the validation rows' scores are
+    # those of the saved model, scored in other batches, to float precision.
+    from relctl_trainer.predict import predict_probs
+
+    val_rows = [json.loads(line) for line in Path(whole.job.val_file).read_text().splitlines()]
+    np.testing.assert_allclose(predict_probs([whole.result["adapter_dir"]], val_rows[5:] + val_rows[:5]),
+                               np.concatenate([_oof_probs(whole.result["oof_file"])[5:], _oof_probs(whole.result["oof_file"])[:5]]), rtol=0, atol=1e-6)
+    # ... and training's weights were put back as bf16 after each scoring.
+    assert all(p.dtype == torch.bfloat16 for name, p in whole.model.named_parameters() if "base_layer.weight" in name)
 
     job = make_job(tmp_path / "crashing", train={"precision": "auto", "checkpoint_steps": 10})
 

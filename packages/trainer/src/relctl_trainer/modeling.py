@@ -43,6 +43,9 @@ class ModelCard:
     format: int = CARD_FORMAT
     tasks: list[str] = field(default_factory=list)  # one head per task, in this order; none: one head
     private_layers: int = 0  # top layers of the backbone that each task has of its own
+    # The dtype the frozen base weights were held in while training (bfloat16 under bf16 autocast):
+    # scoring on a CPU reads them rounded so, as the adapters and head learned them.
+    base_weights: str = "float32"
 
 
 def describe_backbone(
@@ -312,9 +315,33 @@ class Placement:
         return self.autocast_dtype or torch.float32
 
     def autocast(self) -> AbstractContextManager[Any]:
+        """Training's forward passes."""
         return torch.autocast(
             self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
         )
+
+    @contextmanager
+    def scoring(self, model: nn.Module) -> Iterator[None]:
+        """Scoring's forward passes: bf16 autocast on a GPU that trains in it. On a CPU, fp32: oneDNN's
+        bf16 products round differently with the batch's shape, and a row must score the same in any
+        batch, so that `relctl predict` reproduces a fold model's out-of-fold probabilities. Weights held
+        in bf16 are read as fp32 copies meanwhile (exact: every bf16 value is an fp32 value) and put back
+        after; enter it outside inference mode, so that the weights put back are the training's own."""
+        if self.device.type != "cpu":
+            with self.autocast():
+                yield
+            return
+        held: list[tuple[torch.Tensor, torch.Tensor]] = []
+        with torch.no_grad():
+            for tensor in (*model.parameters(), *model.buffers()):
+                if tensor.dtype == torch.bfloat16:
+                    held.append((tensor, tensor.data))
+                    tensor.data = tensor.data.float()
+        try:
+            yield
+        finally:
+            for tensor, original in held:
+                tensor.data = original
 
     def tensors(self, arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {name: torch.from_numpy(array).to(self.device) for name, array in arrays.items()}
@@ -329,14 +356,16 @@ def cpu_has_bf16() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or amx())
 
 
-def choose_placement(precision: str, *, device_index: int = 0) -> Placement:
+def choose_placement(precision: str, *, device_index: int = 0, cpu_bf16: bool = True) -> Placement:
     """CUDA (GPU ``device_index`` of those visible) when present, else the CPU; bf16 autocast where the
-    device multiplies bf16 natively and ``precision`` allows it (auto or bf16), fp32 otherwise."""
+    device multiplies bf16 natively and ``precision`` allows it (auto or bf16), fp32 otherwise.
+    ``cpu_bf16`` False keeps a CPU in fp32 (DeepSpeed's ranks on a CPU, which run its fp32 engine)."""
     if not torch.cuda.is_available():
-        bf16 = precision != "fp32" and cpu_has_bf16()
+        bf16 = precision != "fp32" and cpu_bf16 and cpu_has_bf16()
         if precision == "bf16" and not bf16:
             raise InputError(
-                "bf16 needs a CUDA GPU or a CPU with AVX-512 BF16 or AMX; this one has neither (use precision: auto or fp32)",
+                "bf16 needs a CUDA GPU or a CPU with AVX-512 BF16 or AMX (and, on a CPU, one process or torchrun's ranks, "
+                "not DeepSpeed's); use precision: auto or fp32",
                 path="train.precision",
             )
         return Placement(torch.device("cpu"), torch.bfloat16 if bf16 else None)
@@ -479,9 +508,9 @@ def load_relevance_model(directory: Path, placement: Placement) -> tuple[Relevan
     from safetensors.torch import load_file
 
     card = read_card(directory)
-    base = _load_base(
-        card.base_model_path, placement.weights_dtype, file=directory / CARD_FILE, field="base_model_path"
-    )
+    # On a CPU the base weights are read as training held them (scoring there is fp32 either way).
+    dtype = getattr(torch, card.base_weights) if placement.device.type == "cpu" else placement.weights_dtype
+    base = _load_base(card.base_model_path, dtype, file=directory / CARD_FILE, field="base_model_path")
     backbone = PeftModel.from_pretrained(base, str(directory))
     model = RelevanceModel(backbone, card, dropout=0.0)
     model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
@@ -511,7 +540,7 @@ def score_pairs(
     batches = scoring_batches(pairs.lengths, batch_size, groups=groups)
     mine = batches[rank::world]
     spare = math.ceil(len(batches) / world) - len(mine)
-    with torch.inference_mode(), placement.autocast():
+    with placement.scoring(model), torch.inference_mode():
         for batch in mine:
             logits[batch] = model(**placement.tensors(pad_batch(pairs, batch))).float().cpu().numpy()
         for _ in range(spare):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -108,7 +109,9 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
     if ranks.main:
         _write_text_atomically(output_dir / "job.json", job.model_dump_json(indent=2) + "\n")
 
-    placement = choose_placement(job.train.precision, device_index=ranks.local_rank)
+    placement = choose_placement(
+        job.train.precision, device_index=ranks.local_rank, cpu_bf16=ranks.world == 1 or job.launcher != "deepspeed"
+    )
     card = describe_backbone(
         job.model_path,
         pooling=job.pooling,
@@ -118,6 +121,7 @@ def _train(job: TrainJob, emit: Emit, ranks: Ranks) -> dict[str, Any]:
         tasks=job.tasks,
         private_layers=job.private_layers,
     )
+    card = dataclasses.replace(card, base_weights=str(placement.weights_dtype).removeprefix("torch."))
     if placement.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, _cpu_threads(card.hidden_size) // ranks.world))
     _seed_everything(job.train.seed)

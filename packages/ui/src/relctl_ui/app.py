@@ -247,6 +247,8 @@ def create_app(settings: Settings, *, resamples: int = 2000, prebuild: int = 0, 
 
         if a is None or b is None:
             raise InputError("say which two runs to compare: /compare?a=RUN&b=RUN (run ids are on the leaderboard)")
+        if a == b:  # said at once, not after a build
+            raise InputError("compare two different runs")
         if by not in ("", "language"):
             raise InputError(f"by must be language, got {by!r}", path="by")
         if metric not in RESAMPLED:

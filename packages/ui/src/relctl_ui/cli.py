@@ -54,7 +54,11 @@ def database_warning(url: str) -> str | None:
     "--prebuild", default=10, show_default=True, type=click.IntRange(min=0),
     help="Build the report, the judged board and the baseline comparisons of this many of the most recently finished experiments ahead of their first view, and of each that finishes meanwhile (0: on first view only).",
 )  # fmt: skip
-def ui(host: str, port: int, resamples: int, prebuild: int) -> None:
+@click.option(
+    "--answer-within", default=0.2, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
+    help="How long a page waits for a part being built before it answers that it is being built (and fills in by itself when it is).",
+)  # fmt: skip
+def ui(host: str, port: int, resamples: int, prebuild: int, answer_within: float) -> None:
     """Serve a read-only web app over the run database: experiments, leaderboards, live stage progress,
     comparisons of two runs, stage logs and each experiment's report.
 
@@ -84,5 +88,6 @@ def ui(host: str, port: int, resamples: int, prebuild: int) -> None:
         click.echo(f"warning: {warning}", err=True)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"relctl ui on http://{shown}:{port}/ (run database {redact_url(settings.database_url)}, read-only); Ctrl-C stops it")
-    config = uvicorn.Config(create_app(settings, resamples=resamples, prebuild=prebuild), log_level="warning", access_log=False, lifespan="off")
+    app = create_app(settings, resamples=resamples, prebuild=prebuild, answer_within=answer_within)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     uvicorn.Server(config).run(sockets=[sock])
