@@ -101,9 +101,6 @@ class SlowParts:
         with self._guard:
             return all(future.done() for future in self._building.values())
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
     def is_cached_report(self, key: str) -> bool:
         return (self.folder / f"report-{key}-{self.resamples}.html").is_file()
 
